@@ -1,0 +1,218 @@
+//! Block rules (PROTOCOL.md §6). Context-free steps here; steps 3 and 5–8
+//! need the block's branch and step 14 the chain state, so the node calls
+//! them in order with what it knows (see `check_header_context`).
+
+use super::transaction::{self, MAX_FUTURE_SECONDS, OutputView, check_context_free_at};
+use super::{BlockError, ChainParams, RuleError};
+use crate::types::{Address, Amount, Block, Hash, Signature};
+
+/// Most transactions in a block, the coinbase included.
+pub const MAX_BLOCK_TRANSACTIONS: usize = 4096;
+/// Most bytes of transaction size (§4) in a block, the coinbase included.
+pub const MAX_BLOCK_SIZE: usize = 1_000_000;
+
+/// Step 1: the transaction count and the block size.
+pub fn check_block_shape(block: &Block) -> Result<(), RuleError> {
+    let n = block.transactions.len();
+    if n == 0 || n > MAX_BLOCK_TRANSACTIONS {
+        return Err(RuleError::Malformed(format!(
+            "a block has 1 to {MAX_BLOCK_TRANSACTIONS} transactions, this one {n}"
+        )));
+    }
+    if block.transaction_count as usize != n {
+        return Err(RuleError::Malformed(format!(
+            "transaction_count is {} but the block has {n} transactions",
+            block.transaction_count
+        )));
+    }
+    let size = block.transactions_size();
+    if size > MAX_BLOCK_SIZE {
+        return Err(RuleError::Malformed(format!(
+            "transactions total {size} bytes, more than {MAX_BLOCK_SIZE}"
+        )));
+    }
+    Ok(())
+}
+
+/// Step 2: `hash` is the block hash.
+pub fn check_block_hash(block: &Block) -> Result<(), RuleError> {
+    let expected = block.compute_hash();
+    if block.hash != expected {
+        return Err(RuleError::BadHash { expected });
+    }
+    Ok(())
+}
+
+/// Step 4: the hash meets the block's own target.
+pub fn check_pow(block: &Block) -> Result<(), RuleError> {
+    if !block.hash.meets(&block.target) {
+        return Err(RuleError::BadPow);
+    }
+    Ok(())
+}
+
+/// What steps 6–8 need to know of the parent's branch.
+pub struct ParentContext {
+    pub height: u64,
+    /// The target block `parent.height + 1` must carry (§7).
+    pub required_target: crate::types::Target,
+    /// Median time past of the (up to) 11 blocks ending at the parent.
+    pub median_time_past: u64,
+}
+
+/// Steps 6–8 against the parent's branch; `now` is the node's clock.
+pub fn check_header_context(
+    block: &Block,
+    parent: &ParentContext,
+    now: u64,
+) -> Result<(), RuleError> {
+    let expected = parent.height + 1;
+    if block.height != expected {
+        return Err(RuleError::BadHeight {
+            found: block.height,
+            expected,
+        });
+    }
+    if block.target != parent.required_target {
+        return Err(RuleError::BadTarget {
+            expected: parent.required_target,
+        });
+    }
+    if block.timestamp <= parent.median_time_past {
+        return Err(RuleError::TimestampTooOld {
+            timestamp: block.timestamp,
+            median: parent.median_time_past,
+        });
+    }
+    if block.timestamp > now.saturating_add(MAX_FUTURE_SECONDS) {
+        return Err(RuleError::TimestampInFuture {
+            timestamp: block.timestamp,
+            limit_base: now,
+        });
+    }
+    Ok(())
+}
+
+/// Step 10: the merkle root of the transaction hashes.
+pub fn check_merkle_root(block: &Block) -> Result<(), RuleError> {
+    let expected = block.compute_merkle_root();
+    if block.merkle_root != expected {
+        return Err(RuleError::BadMerkleRoot { expected });
+    }
+    Ok(())
+}
+
+/// Step 11: `reward` is the subsidy of the height.
+pub fn check_reward(block: &Block, params: &ChainParams) -> Result<(), RuleError> {
+    let expected = params.subsidy(block.height);
+    if block.reward != expected {
+        return Err(RuleError::BadReward {
+            expected_units: expected.units(),
+        });
+    }
+    Ok(())
+}
+
+/// Step 12: `fees` is the sum of the fees of transactions 1….
+pub fn check_fees(block: &Block) -> Result<(), RuleError> {
+    // At most 4095 fees of at most MAX_MONEY each: no u64 overflow.
+    let expected: u64 = block
+        .transactions
+        .iter()
+        .skip(1)
+        .map(|t| t.fee.units())
+        .sum();
+    if block.fees.units() != expected {
+        return Err(RuleError::BadFees {
+            expected_units: expected,
+        });
+    }
+    Ok(())
+}
+
+/// Step 13: transaction 0 is exactly the coinbase of §5.
+pub fn check_coinbase(block: &Block) -> Result<(), RuleError> {
+    let cb = &block.transactions[0];
+    let amount = block
+        .reward
+        .checked_add(block.fees)
+        .ok_or(RuleError::BadCoinbase("reward + fees overflow"))?;
+    if cb.inputs.len() != 1 {
+        return Err(RuleError::BadCoinbase("it must have exactly one input"));
+    }
+    if cb.outputs.len() != 1 {
+        return Err(RuleError::BadCoinbase("it must have exactly one output"));
+    }
+    let input = &cb.inputs[0];
+    if !input.transaction_hash.is_zero()
+        || u64::from(input.output_index) != block.height
+        || input.output_address != Address::ZERO
+        || input.output_value != amount
+        || !input.output_hash.is_zero()
+        || input.signature != Signature::ZERO
+    {
+        return Err(RuleError::BadCoinbase(
+            "its input must be the zero outpoint at the block height, of reward + fees, unsigned",
+        ));
+    }
+    let output = &cb.outputs[0];
+    if output.index != 0 || output.address != block.creator || output.value != amount {
+        return Err(RuleError::BadCoinbase(
+            "its output must pay reward + fees to the creator",
+        ));
+    }
+    if cb.value != amount || cb.fee != Amount::ZERO || cb.timestamp != block.timestamp {
+        return Err(RuleError::BadCoinbase(
+            "its value must be reward + fees, its fee 0, its timestamp the block's",
+        ));
+    }
+    Ok(())
+}
+
+/// Steps 9–13; returns each transaction's sighash for step 14.
+pub fn check_block_body(block: &Block, params: &ChainParams) -> Result<Vec<Hash>, BlockError> {
+    let mut sighashes = Vec::with_capacity(block.transactions.len());
+    for (i, tx) in block.transactions.iter().enumerate() {
+        let sighash =
+            check_context_free_at(tx, i == 0).map_err(|e| BlockError::in_transaction(i, e))?;
+        sighashes.push(sighash);
+    }
+    check_merkle_root(block)?;
+    check_reward(block, params)?;
+    check_fees(block)?;
+    check_coinbase(block)?;
+    Ok(sighashes)
+}
+
+/// Steps 1, 2 and 4: what can be checked before looking anything up.
+pub fn check_block_header_free(block: &Block) -> Result<(), RuleError> {
+    check_block_shape(block)?;
+    check_block_hash(block)?;
+    check_pow(block)
+}
+
+/// Step 14 for transactions 1…: inputs (10–13) and timestamp (14) in
+/// order against `view`, which must see outputs of earlier transactions of
+/// the block as they are applied by `apply`; signatures (15) are checked on
+/// all cores by `signatures_ok` beforehand and reported in sequential order.
+///
+/// `signature_results[i]` is the result of step 15 for transaction `i`
+/// (index 0, the coinbase, is ignored).
+pub fn check_block_transactions<V: OutputView>(
+    block: &Block,
+    view: &mut V,
+    coinbase_maturity: u64,
+    signature_results: &[Result<(), RuleError>],
+    mut apply: impl FnMut(&mut V, usize),
+) -> Result<(), BlockError> {
+    for (i, tx) in block.transactions.iter().enumerate().skip(1) {
+        let fail = |e| BlockError::in_transaction(i, e);
+        transaction::check_inputs(tx, view, block.height, coinbase_maturity).map_err(fail)?;
+        transaction::check_timestamp(tx, block.timestamp).map_err(fail)?;
+        if let Some(Err(e)) = signature_results.get(i) {
+            return Err(fail(e.clone()));
+        }
+        apply(view, i);
+    }
+    Ok(())
+}

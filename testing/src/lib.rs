@@ -1,0 +1,1 @@
+//! Helpers for Cinder's multi-process end-to-end tests.

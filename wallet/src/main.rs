@@ -1,0 +1,2 @@
+//! The Cinder wallet (in progress).
+fn main() {}
