@@ -4,5 +4,17 @@
 
 pub mod consensus;
 pub mod crypto;
+#[cfg(feature = "node")]
+pub mod datadir;
 pub mod hash;
+pub mod mempool;
+#[cfg(feature = "node")]
+pub mod miner;
 pub mod types;
+
+#[cfg(feature = "node")]
+pub mod api;
+#[cfg(feature = "node")]
+pub mod node;
+#[cfg(feature = "node")]
+pub mod state;

@@ -1,1 +1,137 @@
-fn main() {}
+//! `full-node`: a Cinder full node serving the API of API.md.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use cinder::consensus::ChainParams;
+use cinder::datadir::DataDir;
+use cinder::miner::Miner;
+use cinder::node::{MempoolLimits, Node};
+use cinder::types::Address;
+use clap::Parser;
+
+/// A Cinder full node: validates and stores the chain in SQLite, keeps a
+/// mempool, serves the JSON API and mines when asked.
+#[derive(Parser, Debug)]
+#[command(name = "full-node", version)]
+struct Args {
+    /// Data directory (chain database, kept port, lock).
+    #[arg(short = 'd', long = "dir", default_value = ".full_node")]
+    dir: PathBuf,
+    /// IP address to listen on.
+    #[arg(short = 'i', long = "ip", default_value = "127.0.0.1")]
+    ip: IpAddr,
+    /// Port to listen on (0: any free port). Default: the port kept in the
+    /// data directory, or at the first start 50000 or the next free one.
+    #[arg(short = 'p', long = "port")]
+    port: Option<u16>,
+    /// Chain: regtest (local networks, demos, tests) or test_blockchain.
+    #[arg(long = "chain", default_value = "regtest", value_parser = ["regtest", "test_blockchain"])]
+    chain: String,
+    /// Log level or tracing filter (error, warn, info, debug, trace).
+    #[arg(long = "log", default_value = "info")]
+    log: String,
+    /// Mine blocks in a background thread.
+    #[arg(long = "mine")]
+    mine: bool,
+    /// Address the mined coins are paid to (required with --mine).
+    #[arg(long = "reward-address")]
+    reward_address: Option<String>,
+    /// Least seconds between two blocks this node mines (default: the
+    /// chain's block time on regtest, where work is trivial; 0 elsewhere).
+    #[arg(long = "mine-interval")]
+    mine_interval: Option<u64>,
+    /// Most transactions the mempool holds.
+    #[arg(long = "mempool-max-count", default_value_t = cinder::mempool::DEFAULT_MAX_COUNT)]
+    mempool_max_count: usize,
+    /// Most bytes (transaction size) the mempool holds.
+    #[arg(long = "mempool-max-size", default_value_t = cinder::mempool::DEFAULT_MAX_SIZE)]
+    mempool_max_size: usize,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long = "workers")]
+    workers: Option<usize>,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("full-node: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log)
+                .with_context(|| format!("--log {:?} is not a log level or filter", args.log))?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let params = ChainParams::by_name(&args.chain).context("unknown chain")?;
+    let reward_address = match (&args.mine, &args.reward_address) {
+        (true, None) => bail!("--mine needs --reward-address 0x… (where the mined coins go)"),
+        (_, Some(text)) => Some(
+            Address::parse_checked(text).with_context(|| format!("--reward-address {text:?}"))?,
+        ),
+        (false, None) => None,
+    };
+    let dir = DataDir::lock(&args.dir)?;
+    let node = Node::open(
+        dir.path(),
+        params.clone(),
+        MempoolLimits {
+            max_count: args.mempool_max_count,
+            max_size: args.mempool_max_size,
+        },
+    )
+    .with_context(|| format!("opening the chain in {}", dir.path().display()))?;
+    let (kept, dropped) = node.load_mempool().context("loading the mempool")?;
+    let node = Arc::new(node);
+    let listener = dir.bind(args.ip, args.port)?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    let snapshot = node.snapshot();
+    tracing::info!(
+        chain = params.name,
+        height = snapshot.info.height,
+        best = %snapshot.info.best_hash,
+        mempool = kept,
+        dropped,
+        dir = %dir.path().display(),
+        "chain loaded"
+    );
+    let workers = args.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    let system = actix_web::rt::System::new();
+    let server = system.block_on(async { cinder::api::serve(node.clone(), listener, workers) })?;
+    println!("listening on http://{}:{}", local.ip(), local.port());
+    std::io::stdout().flush().ok();
+    let miner = match reward_address {
+        Some(address) if args.mine => {
+            let default_interval = if params.retarget_interval == 0 {
+                params.block_time
+            } else {
+                0
+            };
+            let interval = Duration::from_secs(args.mine_interval.unwrap_or(default_interval));
+            tracing::info!(%address, ?interval, "mining");
+            Some(Miner::spawn(node.clone(), address, interval)?)
+        }
+        _ => None,
+    };
+    // Runs until Ctrl-C / SIGTERM; requests in flight (a block being
+    // connected) finish first.
+    let result = system.block_on(server);
+    if let Some(m) = miner {
+        m.stop();
+    }
+    tracing::info!("stopped");
+    result.context("HTTP server")
+}

@@ -52,6 +52,7 @@ pub fn check_pow(block: &Block) -> Result<(), RuleError> {
 }
 
 /// What steps 6–8 need to know of the parent's branch.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParentContext {
     pub height: u64,
     /// The target block `parent.height + 1` must carry (§7).

@@ -7,7 +7,7 @@ use crate::types::Target;
 
 /// True when block `height` starts a new difficulty period.
 pub fn is_retarget_height(params: &ChainParams, height: u64) -> bool {
-    height != 0 && params.retarget_interval != 0 && height % params.retarget_interval == 0
+    height != 0 && params.retarget_interval != 0 && height.is_multiple_of(params.retarget_interval)
 }
 
 /// The height whose timestamp opens the period that block `height` closes

@@ -1,0 +1,195 @@
+//! Addresses and unspent outputs (API.md §5).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::params::{parse_address, parse_hash, query_map, query_u64};
+use super::{ApiError, AppState};
+use crate::state::{self, UnspentOutput};
+use crate::types::{Address, Amount};
+
+/// A signed amount written as an exact JSON number (`-1.2`, `0.5`).
+pub fn signed_amount(units: i64) -> Value {
+    let magnitude = Amount::from_units(units.unsigned_abs());
+    let text = if units < 0 {
+        format!("-{magnitude}")
+    } else {
+        magnitude.to_string()
+    };
+    Value::Number(serde_json::Number::from_string_unchecked(text))
+}
+
+fn unspent_json(o: &UnspentOutput) -> Value {
+    json!({
+        "block_height": o.block_height,
+        "transaction_hash": o.transaction_hash,
+        "transaction_index": o.transaction_index,
+        "output_index": o.output_index,
+        "value": o.value,
+        "coinbase": o.coinbase,
+    })
+}
+
+fn mempool_flag(req: &HttpRequest) -> Result<bool, ApiError> {
+    let query = query_map(req)?;
+    match query.get("mempool").map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "mempool must be true or false, got {other:?}"
+        ))),
+    }
+}
+
+/// The unspent outputs of an address as JSON and their balance: confirmed,
+/// or as the mempool sees them.
+async fn unspent(
+    state: &AppState,
+    address: Address,
+    with_mempool: bool,
+) -> Result<(Vec<Value>, Amount), ApiError> {
+    let node = state.node.clone();
+    let confirmed = web::block(move || {
+        node.reads()
+            .with(|conn| state::unspent_outputs(conn, &address))
+    })
+    .await??;
+    if !with_mempool {
+        let balance = confirmed.iter().map(|o| o.value.units()).sum();
+        return Ok((
+            confirmed.iter().map(unspent_json).collect(),
+            Amount::from_units(balance),
+        ));
+    }
+    let view = state.node.mempool_view_of(&address);
+    let mut items = Vec::new();
+    let mut balance = 0u64;
+    for o in confirmed
+        .iter()
+        .filter(|o| !view.spent.contains(&(o.transaction_hash, o.output_index)))
+    {
+        balance += o.value.units();
+        items.push(unspent_json(o));
+    }
+    for (hash, index, value) in &view.created {
+        balance += value.units();
+        items.push(json!({
+            "block_height": null,
+            "transaction_hash": hash,
+            "transaction_index": null,
+            "output_index": index,
+            "value": value,
+            "coinbase": false,
+        }));
+    }
+    Ok((items, Amount::from_units(balance)))
+}
+
+pub async fn utxo(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let address = parse_address(&path.into_inner())?;
+    let (items, balance) = unspent(&state, address, mempool_flag(&req)?).await?;
+    Ok(HttpResponse::Ok().json(json!({"utxo_outputs": items, "balance": balance})))
+}
+
+pub async fn utxo_outputs(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let address = parse_address(&path.into_inner())?;
+    let (items, _) = unspent(&state, address, mempool_flag(&req)?).await?;
+    Ok(HttpResponse::Ok().json(items))
+}
+
+pub async fn utxo_outputs_of(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (address, hash) = path.into_inner();
+    let address = parse_address(&address)?;
+    let hash = parse_hash(&hash, "transaction hash")?;
+    let (items, _) = unspent(&state, address, mempool_flag(&req)?).await?;
+    let hash_text = Value::String(hash.to_string());
+    let items: Vec<Value> = items
+        .into_iter()
+        .filter(|o| o["transaction_hash"] == hash_text)
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+pub async fn address(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let address = parse_address(&path.into_inner())?;
+    let node = state.node.clone();
+    let totals = web::block(move || {
+        node.reads()
+            .with(|conn| state::address_totals(conn, &address))
+    })
+    .await??;
+    let net = state.node.mempool_net_effect(&address);
+    let unconfirmed = totals.balance.units() as i64 + net;
+    Ok(HttpResponse::Ok().json(json!({
+        "address": address,
+        "balance": totals.balance,
+        "unconfirmed_balance": signed_amount(unconfirmed),
+        "received": totals.received,
+        "sent": totals.sent,
+        "transaction_count": totals.transaction_count,
+    })))
+}
+
+pub async fn address_transactions(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let address = parse_address(&path.into_inner())?;
+    let query = query_map(&req)?;
+    let limit = query_u64(&query, "limit", 50, 1, 1000)?;
+    let before = match query.get("before") {
+        Some(text) => Some(parse_hash(text, "before")?),
+        None => None,
+    };
+    let node = state.node.clone();
+    let page = web::block(move || {
+        node.reads()
+            .with(|conn| state::address_history(conn, &address, limit, before.as_ref()))
+    })
+    .await??
+    .ok_or_else(|| {
+        ApiError::bad_request("before is not a transaction in this address's history")
+    })?;
+    let items: Vec<Value> = page
+        .iter()
+        .map(|e| {
+            json!({
+                "hash": e.hash,
+                "block_height": e.block_height,
+                "timestamp": e.timestamp,
+                "delta": signed_amount(e.delta),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+pub async fn address_mempool(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let address = parse_address(&path.into_inner())?;
+    let items: Vec<Value> = state
+        .node
+        .mempool_entries_of(&address)
+        .into_iter()
+        .map(|(hash, timestamp, delta)| json!({"hash": hash, "timestamp": timestamp, "delta": signed_amount(delta)}))
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}

@@ -1,0 +1,269 @@
+//! Blocks and headers (API.md §3).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::params::{
+    BlockId, ItemId, parse_block_id, parse_hash, parse_item_id, query_map, query_u64, read_body,
+};
+use super::{ApiError, AppState, json_response};
+use crate::state;
+use crate::types::{Block, Hash, Transaction};
+
+/// Most blocks one `/blocks/` answer holds, and its size bound.
+const MAX_BLOCKS: u64 = 100;
+const MAX_BLOCKS_BYTES: usize = 16 * 1024 * 1024;
+const MAX_HEADERS: u64 = 2000;
+const MAX_LOCATORS: usize = 64;
+/// Body limit of `POST /blocks/`.
+pub const BLOCK_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Loads the block `{bid}`: by height only on the active chain, by hash on
+/// any branch.
+async fn load_block(state: &AppState, bid: &str) -> Result<Block, ApiError> {
+    let id = parse_block_id(bid)?;
+    let node = state.node.clone();
+    let json = web::block(move || {
+        node.reads().with(|conn| {
+            let hash = match id {
+                BlockId::Hash(h) => Some(h),
+                BlockId::Last => Some(state::tip(conn)?.hash),
+                BlockId::Height(h) => state::active_hash(conn, h)?,
+            };
+            match hash {
+                Some(h) => state::block_json(conn, &h),
+                None => Ok(None),
+            }
+        })
+    })
+    .await??;
+    let json = json.ok_or_else(|| ApiError::not_found(format!("no block {bid}")))?;
+    serde_json::from_str(&json)
+        .map_err(|e| ApiError::internal(format!("stored block unreadable: {e}")))
+}
+
+pub async fn block_summary(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let bid = path.into_inner();
+    if bid == "last" {
+        // The hottest read: served from the snapshot.
+        let snapshot = state.node.snapshot();
+        return Ok(json_response(snapshot.tip_summary_json.clone()));
+    }
+    let block = load_block(&state, &bid).await?;
+    Ok(HttpResponse::Ok().json(block.summary()))
+}
+
+pub async fn block_full(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let block = load_block(&state, &path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(block))
+}
+
+pub async fn block_transactions(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let block = load_block(&state, &path.into_inner()).await?;
+    let headers: Vec<_> = block.transactions.iter().map(Transaction::header).collect();
+    Ok(HttpResponse::Ok()
+        .json(json!({"transaction_count": headers.len(), "transaction_headers": headers})))
+}
+
+/// Transaction `{tid}` (index in the block or hash) of `block`.
+fn pick_transaction(block: Block, tid: &str) -> Result<Transaction, ApiError> {
+    let found = match parse_item_id(tid, "transaction id", true)? {
+        ItemId::Index(i) => usize::try_from(i)
+            .ok()
+            .and_then(|i| block.transactions.into_iter().nth(i)),
+        ItemId::Hash(h) => block.transactions.into_iter().find(|t| t.hash == h),
+    };
+    found.ok_or_else(|| ApiError::not_found(format!("no transaction {tid} in this block")))
+}
+
+fn index(text: &str, what: &str) -> Result<usize, ApiError> {
+    match parse_item_id(text, what, false)? {
+        ItemId::Index(i) => Ok(usize::try_from(i).unwrap_or(usize::MAX)),
+        ItemId::Hash(_) => Err(ApiError::bad_request(format!("{what} must be a number"))),
+    }
+}
+
+pub async fn block_transaction(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (bid, tid) = path.into_inner();
+    let tx = pick_transaction(load_block(&state, &bid).await?, &tid)?;
+    Ok(HttpResponse::Ok().json(tx))
+}
+
+pub async fn transaction_inputs(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (bid, tid) = path.into_inner();
+    let tx = pick_transaction(load_block(&state, &bid).await?, &tid)?;
+    Ok(HttpResponse::Ok().json(tx.inputs))
+}
+
+pub async fn transaction_input(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (bid, tid, iid) = path.into_inner();
+    let i = index(&iid, "input id")?;
+    let tx = pick_transaction(load_block(&state, &bid).await?, &tid)?;
+    let input = tx
+        .inputs
+        .get(i)
+        .ok_or_else(|| ApiError::not_found(format!("no input {iid}")))?;
+    Ok(HttpResponse::Ok().json(input))
+}
+
+pub async fn transaction_outputs(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (bid, tid) = path.into_inner();
+    let tx = pick_transaction(load_block(&state, &bid).await?, &tid)?;
+    Ok(HttpResponse::Ok().json(tx.outputs))
+}
+
+pub async fn transaction_output(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (bid, tid, oid) = path.into_inner();
+    let i = index(&oid, "output id")?;
+    let tx = pick_transaction(load_block(&state, &bid).await?, &tid)?;
+    let output = tx
+        .outputs
+        .get(i)
+        .ok_or_else(|| ApiError::not_found(format!("no output {oid}")))?;
+    Ok(HttpResponse::Ok().json(output))
+}
+
+/// Joins stored JSON texts into one array without parsing them again.
+fn json_array(items: Vec<String>) -> HttpResponse {
+    let mut out = String::with_capacity(items.iter().map(|s| s.len() + 1).sum::<usize>() + 2);
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item);
+    }
+    out.push(']');
+    json_response(out)
+}
+
+fn split_hashes(text: &str, what: &str, max: usize) -> Result<Vec<Hash>, ApiError> {
+    let parts: Vec<&str> = text.split(',').collect();
+    if parts.len() > max {
+        return Err(ApiError::bad_request(format!(
+            "at most {max} {what}, got {}",
+            parts.len()
+        )));
+    }
+    parts.iter().map(|p| parse_hash(p, what)).collect()
+}
+
+/// `GET /blocks/?from=&limit=` or `GET /blocks/?hashes=`.
+pub async fn blocks(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = query_map(&req)?;
+    let node = state.node.clone();
+    if let Some(hashes) = query.get("hashes") {
+        if query.contains_key("from") || query.contains_key("limit") {
+            return Err(ApiError::bad_request(
+                "hashes cannot be combined with from or limit",
+            ));
+        }
+        let hashes = split_hashes(hashes, "hashes", MAX_BLOCKS as usize)?;
+        let found = web::block(move || {
+            node.reads().with(|conn| {
+                let mut out = Vec::with_capacity(hashes.len());
+                let mut bytes = 0;
+                for h in &hashes {
+                    match state::block_json(conn, h)? {
+                        None => return Ok(Err(*h)),
+                        Some(json) => {
+                            bytes += json.len() + 1;
+                            if !out.is_empty() && bytes > MAX_BLOCKS_BYTES {
+                                break;
+                            }
+                            out.push(json);
+                        }
+                    }
+                }
+                Ok(Ok(out))
+            })
+        })
+        .await??;
+        return match found {
+            Ok(items) => Ok(json_array(items)),
+            Err(h) => Err(ApiError::not_found(format!("no block {h}"))),
+        };
+    }
+    let from = query_u64(&query, "from", 0, 0, u64::MAX)?;
+    let limit = query_u64(&query, "limit", MAX_BLOCKS, 1, MAX_BLOCKS)?;
+    let items = web::block(move || {
+        node.reads()
+            .with(|conn| state::blocks_from(conn, from, limit, MAX_BLOCKS_BYTES))
+    })
+    .await??;
+    Ok(json_array(items))
+}
+
+/// `GET /headers/?locator=&limit=`.
+pub async fn headers(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = query_map(&req)?;
+    let limit = query_u64(&query, "limit", MAX_HEADERS, 1, MAX_HEADERS)?;
+    let locator = match query.get("locator") {
+        Some(text) => split_hashes(text, "locator hashes", MAX_LOCATORS)?,
+        None => Vec::new(),
+    };
+    let node = state.node.clone();
+    let items = web::block(move || {
+        node.reads().with(|conn| {
+            let mut start = 0;
+            for h in &locator {
+                if let Some(height) = state::active_height(conn, h)? {
+                    start = height;
+                    break;
+                }
+            }
+            state::headers_after(conn, start, limit)
+        })
+    })
+    .await??;
+    Ok(json_array(items))
+}
+
+/// `POST /blocks/`.
+pub async fn post_block(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, BLOCK_BODY_LIMIT).await?;
+    let block: Block = super::parse_json(&body)?;
+    let node = state.node.clone();
+    let block = std::sync::Arc::new(block);
+    let submitted = block.clone();
+    let accepted = web::block(move || node.submit_block(&submitted)).await??;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": accepted.as_str(),
+        "hash": block.hash,
+        "height": block.height,
+    })))
+}

@@ -1,0 +1,126 @@
+//! `ApiError`: every non-200 answer, `{"error", "message"}` plus
+//! `"transaction"` and `"block"` where they apply (API.md).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::consensus::{BlockError, RuleError};
+use crate::node::Rejected;
+use crate::state::StoreError;
+use crate::types::Hash;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    pub transaction: Option<usize>,
+    pub block: Option<Hash>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+            transaction: None,
+            block: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn too_large(limit: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is larger than the limit of {limit} bytes"),
+        )
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// A broken consensus rule: 409 for `already_known`, else 400.
+    pub fn rule(error: &RuleError) -> ApiError {
+        let status = match error {
+            RuleError::AlreadyKnown => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, error.code(), error.to_string())
+    }
+
+    pub fn block_rule(error: &BlockError, block: Option<Hash>) -> ApiError {
+        ApiError {
+            transaction: error.transaction,
+            block,
+            ..ApiError::rule(&error.error)
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = json!({"error": self.code, "message": self.message});
+        if let Some(t) = self.transaction {
+            body["transaction"] = json!(t);
+        }
+        if let Some(b) = self.block {
+            body["block"] = json!(b);
+        }
+        HttpResponse::build(self.status).json(body)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!("store: {e}");
+        ApiError::internal(e.to_string())
+    }
+}
+
+impl From<Rejected> for ApiError {
+    fn from(r: Rejected) -> Self {
+        match r {
+            Rejected::Rule { error, block } => ApiError::block_rule(&error, block),
+            Rejected::KnownInvalid {
+                code,
+                message,
+                transaction,
+            } => ApiError {
+                transaction,
+                ..ApiError::new(StatusCode::BAD_REQUEST, &code, message)
+            },
+            Rejected::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        ApiError::unavailable("the node is shutting down")
+    }
+}

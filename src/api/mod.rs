@@ -1,0 +1,129 @@
+//! The HTTP API (API.md) on actix-web: one file per resource, `ApiError`
+//! for every non-200 answer.
+
+mod addresses;
+mod blocks;
+mod chain;
+mod error;
+mod mining;
+pub mod params;
+mod transactions;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::http::header::ContentType;
+use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::{App, HttpResponse, HttpServer, web};
+
+pub use error::ApiError;
+
+use crate::node::Node;
+
+/// What every handler shares.
+pub struct AppState {
+    pub node: Arc<Node>,
+}
+
+/// A 200 answer whose body is already JSON text.
+pub fn json_response(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body)
+}
+
+/// Parses a request body strictly (PROTOCOL.md §1): anything that is not
+/// the expected shape is `malformed`.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "malformed",
+            format!("the body is not a valid JSON object of the protocol: {e}"),
+        )
+    })
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such endpoint"))
+}
+
+/// Registers every route (paths without the trailing slash: the
+/// `NormalizePath` middleware trims it, so both forms work).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/blockchain", web::get().to(chain::blockchain))
+        .route("/health", web::get().to(chain::health))
+        .route("/blocks", web::get().to(blocks::blocks))
+        .route("/blocks", web::post().to(blocks::post_block))
+        .route("/headers", web::get().to(blocks::headers))
+        .route("/blocks/{bid}", web::get().to(blocks::block_summary))
+        .route("/blocks/{bid}/full", web::get().to(blocks::block_full))
+        .route(
+            "/blocks/{bid}/transactions",
+            web::get().to(blocks::block_transactions),
+        )
+        .route(
+            "/blocks/{bid}/transactions/{tid}",
+            web::get().to(blocks::block_transaction),
+        )
+        .route(
+            "/blocks/{bid}/transactions/{tid}/inputs",
+            web::get().to(blocks::transaction_inputs),
+        )
+        .route(
+            "/blocks/{bid}/transactions/{tid}/inputs/{iid}",
+            web::get().to(blocks::transaction_input),
+        )
+        .route(
+            "/blocks/{bid}/transactions/{tid}/outputs",
+            web::get().to(blocks::transaction_outputs),
+        )
+        .route(
+            "/blocks/{bid}/transactions/{tid}/outputs/{oid}",
+            web::get().to(blocks::transaction_output),
+        )
+        .route("/transactions", web::get().to(transactions::list))
+        .route("/transactions", web::post().to(transactions::post))
+        .route("/transactions/{tid}", web::get().to(transactions::get))
+        .route(
+            "/transactions/{hash}/status",
+            web::get().to(transactions::status),
+        )
+        .route("/utxo/{address}", web::get().to(addresses::utxo))
+        .route(
+            "/utxo/{address}/outputs",
+            web::get().to(addresses::utxo_outputs),
+        )
+        .route(
+            "/utxo/{address}/outputs/{hash}",
+            web::get().to(addresses::utxo_outputs_of),
+        )
+        .route("/addresses/{address}", web::get().to(addresses::address))
+        .route(
+            "/addresses/{address}/transactions",
+            web::get().to(addresses::address_transactions),
+        )
+        .route(
+            "/addresses/{address}/mempool",
+            web::get().to(addresses::address_mempool),
+        )
+        .route("/mining/template", web::get().to(mining::template));
+}
+
+/// Starts the API on `listener`; the returned server runs until stopped
+/// (Ctrl-C / SIGTERM stop it gracefully).
+pub fn serve(node: Arc<Node>, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+    let state = web::Data::new(AppState { node });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .configure(configure)
+            .default_service(web::to(not_found))
+    })
+    .workers(workers.max(1))
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,427 @@
+//! The mempool: unconfirmed transactions in arrival order, bounded by count
+//! and total size, evicting the lowest fee per byte (with descendants)
+//! first. Pure bookkeeping: validation and persistence are the node's.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::consensus::transaction::KnownOutput;
+use crate::types::{Address, Amount, Hash, Transaction};
+
+/// Defaults of `--mempool-max-count` and `--mempool-max-size`.
+pub const DEFAULT_MAX_COUNT: usize = 50_000;
+pub const DEFAULT_MAX_SIZE: usize = 64_000_000;
+
+/// A fee rate, compared exactly (fee / size as a fraction), ties by arrival.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RateKey {
+    fee: u64,
+    size: u64,
+    seq: u64,
+}
+
+impl Ord for RateKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let a = u128::from(self.fee) * u128::from(other.size);
+        let b = u128::from(other.fee) * u128::from(self.size);
+        // Lower rate first; among equal rates the newest goes first.
+        a.cmp(&b).then(other.seq.cmp(&self.seq))
+    }
+}
+
+impl PartialOrd for RateKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One unconfirmed transaction.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub tx: Arc<Transaction>,
+    pub seq: u64,
+    pub size: usize,
+    /// Mempool transactions whose outputs this one spends.
+    pub parents: Vec<Hash>,
+    pub children: BTreeSet<Hash>,
+}
+
+impl Entry {
+    fn rate_key(&self) -> RateKey {
+        RateKey {
+            fee: self.tx.fee.units(),
+            size: self.size as u64,
+            seq: self.seq,
+        }
+    }
+}
+
+/// What the mempool does to one address: outputs it spends and creates.
+#[derive(Clone, Debug, Default)]
+pub struct AddressView {
+    /// Confirmed or unconfirmed outpoints spent by mempool transactions.
+    pub spent: HashSet<(Hash, u32)>,
+    /// Unspent outputs of mempool transactions paying the address, in
+    /// arrival order: (transaction hash, output index, value).
+    pub created: Vec<(Hash, u32, Amount)>,
+}
+
+#[derive(Debug)]
+pub struct Mempool {
+    entries: HashMap<Hash, Entry>,
+    arrival: BTreeMap<u64, Hash>,
+    by_rate: BTreeSet<RateKey>,
+    /// Outpoint → the mempool transaction spending it.
+    spends: HashMap<(Hash, u32), Hash>,
+    by_address: HashMap<Address, BTreeSet<u64>>,
+    total_size: usize,
+    next_seq: u64,
+    pub max_count: usize,
+    pub max_size: usize,
+}
+
+impl Mempool {
+    pub fn new(max_count: usize, max_size: usize) -> Mempool {
+        Mempool {
+            entries: HashMap::new(),
+            arrival: BTreeMap::new(),
+            by_rate: BTreeSet::new(),
+            spends: HashMap::new(),
+            by_address: HashMap::new(),
+            total_size: 0,
+            next_seq: 0,
+            max_count,
+            max_size,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn total_size(&self) -> usize {
+        self.total_size
+    }
+
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.entries.contains_key(hash)
+    }
+
+    pub fn get(&self, hash: &Hash) -> Option<&Entry> {
+        self.entries.get(hash)
+    }
+
+    /// The transaction at arrival position `index`.
+    pub fn by_index(&self, index: usize) -> Option<&Entry> {
+        self.arrival
+            .values()
+            .nth(index)
+            .and_then(|h| self.entries.get(h))
+    }
+
+    /// Transactions in arrival order.
+    pub fn in_arrival_order(&self) -> impl Iterator<Item = &Entry> {
+        self.arrival.values().filter_map(|h| self.entries.get(h))
+    }
+
+    /// The mempool transaction spending `outpoint`, if any.
+    pub fn spender(&self, outpoint: &(Hash, u32)) -> Option<Hash> {
+        self.spends.get(outpoint).copied()
+    }
+
+    /// An output created by a mempool transaction, with whether the mempool
+    /// already spends it.
+    pub fn output(&self, transaction_hash: &Hash, output_index: u32) -> Option<KnownOutput> {
+        let entry = self.entries.get(transaction_hash)?;
+        let o = entry.tx.outputs.get(output_index as usize)?;
+        if o.address.is_zero() {
+            return None;
+        }
+        Some(KnownOutput {
+            address: o.address,
+            value: o.value,
+            hash: o.hash,
+            height: None,
+            coinbase: false,
+            spent: self.spends.contains_key(&(*transaction_hash, output_index)),
+        })
+    }
+
+    /// Entries in the order they would be evicted (lowest fee per byte first).
+    fn cheapest(&self) -> Option<RateKey> {
+        self.by_rate.iter().next().copied()
+    }
+
+    /// Whether `tx` (of `size`) fits, after evicting cheaper transactions if
+    /// needed. Returns the transactions to evict, or `None` when it pays no
+    /// more per byte than what would have to go (`mempool_full`).
+    pub fn make_room(&self, tx: &Transaction, size: usize) -> Option<Vec<Hash>> {
+        let new_key = RateKey {
+            fee: tx.fee.units(),
+            size: size as u64,
+            seq: u64::MAX,
+        };
+        let mut count = self.entries.len() + 1;
+        let mut bytes = self.total_size + size;
+        let mut evicted: HashSet<Hash> = HashSet::new();
+        let mut order = Vec::new();
+        let mut rates = self.by_rate.iter();
+        while count > self.max_count || bytes > self.max_size {
+            let key = rates.next()?;
+            let Some(hash) = self.arrival.get(&key.seq) else {
+                continue;
+            };
+            if evicted.contains(hash) {
+                continue;
+            }
+            // Compare rates only (seq would break the tie towards the newcomer).
+            let cheaper = u128::from(key.fee) * u128::from(new_key.size)
+                < u128::from(new_key.fee) * u128::from(key.size);
+            if !cheaper {
+                return None;
+            }
+            for h in self.with_descendants(hash) {
+                if evicted.insert(h)
+                    && let Some(e) = self.entries.get(&h)
+                {
+                    count -= 1;
+                    bytes -= e.size;
+                    order.push(h);
+                }
+            }
+        }
+        // A transaction whose parent would be evicted cannot stay either.
+        if tx
+            .inputs
+            .iter()
+            .any(|i| evicted.contains(&i.transaction_hash))
+        {
+            return None;
+        }
+        Some(order)
+    }
+
+    /// Adds a validated transaction; its in-pool parents are those of its
+    /// inputs that the mempool created.
+    pub fn insert(&mut self, tx: Arc<Transaction>) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.insert_with_seq(tx, seq);
+        seq
+    }
+
+    /// Adds a transaction keeping a known arrival number (reload at start).
+    pub fn insert_with_seq(&mut self, tx: Arc<Transaction>, seq: u64) {
+        self.next_seq = self.next_seq.max(seq + 1);
+        let hash = tx.hash;
+        let size = tx.size();
+        let mut parents = Vec::new();
+        for input in &tx.inputs {
+            self.spends
+                .insert((input.transaction_hash, input.output_index), hash);
+            if self.entries.contains_key(&input.transaction_hash)
+                && !parents.contains(&input.transaction_hash)
+            {
+                parents.push(input.transaction_hash);
+            }
+        }
+        for p in &parents {
+            if let Some(parent) = self.entries.get_mut(p) {
+                parent.children.insert(hash);
+            }
+        }
+        for a in touched_addresses(&tx) {
+            self.by_address.entry(a).or_default().insert(seq);
+        }
+        let entry = Entry {
+            tx,
+            seq,
+            size,
+            parents,
+            children: BTreeSet::new(),
+        };
+        self.by_rate.insert(entry.rate_key());
+        self.arrival.insert(seq, hash);
+        self.total_size += size;
+        self.entries.insert(hash, entry);
+    }
+
+    /// `hash` and every mempool transaction descending from it, parents
+    /// before children.
+    pub fn with_descendants(&self, hash: &Hash) -> Vec<Hash> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut stack = vec![*hash];
+        while let Some(h) = stack.pop() {
+            if !seen.insert(h) {
+                continue;
+            }
+            if let Some(e) = self.entries.get(&h) {
+                out.push((e.seq, h));
+                stack.extend(e.children.iter().copied());
+            }
+        }
+        out.sort();
+        out.into_iter().map(|(_, h)| h).collect()
+    }
+
+    /// Removes one transaction (not its descendants).
+    pub fn remove(&mut self, hash: &Hash) -> Option<Entry> {
+        let entry = self.entries.remove(hash)?;
+        self.by_rate.remove(&entry.rate_key());
+        self.arrival.remove(&entry.seq);
+        self.total_size -= entry.size;
+        for input in &entry.tx.inputs {
+            let key = (input.transaction_hash, input.output_index);
+            if self.spends.get(&key) == Some(hash) {
+                self.spends.remove(&key);
+            }
+        }
+        for p in &entry.parents {
+            if let Some(parent) = self.entries.get_mut(p) {
+                parent.children.remove(hash);
+            }
+        }
+        for c in &entry.children {
+            if let Some(child) = self.entries.get_mut(c) {
+                child.parents.retain(|p| p != hash);
+            }
+        }
+        for a in touched_addresses(&entry.tx) {
+            if let Some(set) = self.by_address.get_mut(&a) {
+                set.remove(&entry.seq);
+                if set.is_empty() {
+                    self.by_address.remove(&a);
+                }
+            }
+        }
+        Some(entry)
+    }
+
+    /// Removes `hash` with its descendants; returns what was removed.
+    pub fn remove_with_descendants(&mut self, hash: &Hash) -> Vec<Hash> {
+        let all = self.with_descendants(hash);
+        for h in all.iter().rev() {
+            self.remove(h);
+        }
+        all
+    }
+
+    /// Mempool transactions touching `address`, in arrival order.
+    pub fn of_address(&self, address: &Address) -> Vec<&Entry> {
+        self.by_address
+            .get(address)
+            .map(|seqs| {
+                seqs.iter()
+                    .filter_map(|s| self.arrival.get(s))
+                    .filter_map(|h| self.entries.get(h))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// What the mempool spends from and creates for `address`.
+    pub fn address_view(&self, address: &Address) -> AddressView {
+        let mut view = AddressView::default();
+        for e in self.of_address(address) {
+            for i in &e.tx.inputs {
+                if i.output_address == *address {
+                    view.spent.insert((i.transaction_hash, i.output_index));
+                }
+            }
+        }
+        for e in self.of_address(address) {
+            for o in &e.tx.outputs {
+                if o.address == *address && !self.spends.contains_key(&(e.tx.hash, o.index)) {
+                    view.created.push((e.tx.hash, o.index, o.value));
+                }
+            }
+        }
+        view
+    }
+
+    /// Transactions for a block template: highest fee per byte first,
+    /// parents before children, within `max_count` transactions and
+    /// `max_size` bytes.
+    pub fn select(&self, max_count: usize, max_size: usize) -> Vec<Arc<Transaction>> {
+        let mut chosen: HashSet<Hash> = HashSet::new();
+        let mut out: Vec<(u64, Arc<Transaction>)> = Vec::new();
+        let mut size = 0usize;
+        for key in self.by_rate.iter().rev() {
+            if out.len() >= max_count {
+                break;
+            }
+            let Some(hash) = self.arrival.get(&key.seq) else {
+                continue;
+            };
+            if chosen.contains(hash) {
+                continue;
+            }
+            // The transaction and its ancestors not chosen yet, oldest first.
+            let mut package = Vec::new();
+            let mut stack = vec![*hash];
+            let mut seen = HashSet::new();
+            while let Some(h) = stack.pop() {
+                if chosen.contains(&h) || !seen.insert(h) {
+                    continue;
+                }
+                if let Some(e) = self.entries.get(&h) {
+                    package.push(e);
+                    stack.extend(e.parents.iter().copied());
+                }
+            }
+            let package_size: usize = package.iter().map(|e| e.size).sum();
+            if out.len() + package.len() > max_count || size + package_size > max_size {
+                continue;
+            }
+            package.sort_by_key(|e| e.seq);
+            for e in package {
+                chosen.insert(e.tx.hash);
+                out.push((e.seq, e.tx.clone()));
+            }
+            size += package_size;
+        }
+        // Parents arrive before children: ordering each package by arrival
+        // keeps that across packages too, since a later package never holds
+        // an ancestor of an earlier one.
+        out.into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// The lowest-rate entry's hash, for tests and diagnostics.
+    pub fn cheapest_hash(&self) -> Option<Hash> {
+        self.cheapest()
+            .and_then(|k| self.arrival.get(&k.seq).copied())
+    }
+}
+
+/// Addresses a transaction spends from or pays (zero address excluded).
+pub fn touched_addresses(tx: &Transaction) -> BTreeSet<Address> {
+    tx.inputs
+        .iter()
+        .map(|i| i.output_address)
+        .chain(tx.outputs.iter().map(|o| o.address))
+        .filter(|a| !a.is_zero())
+        .collect()
+}
+
+/// Signed effect of `tx` on `address`, in units.
+pub fn net_effect(tx: &Transaction, address: &Address) -> i64 {
+    let received: u64 = tx
+        .outputs
+        .iter()
+        .filter(|o| o.address == *address)
+        .map(|o| o.value.units())
+        .sum();
+    let sent: u64 = tx
+        .inputs
+        .iter()
+        .filter(|i| i.output_address == *address)
+        .map(|i| i.output_value.units())
+        .sum();
+    received as i64 - sent as i64
+}

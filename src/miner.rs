@@ -1,0 +1,101 @@
+//! A simple miner: one background thread mining on the node's own
+//! templates. It hashes only the nonce (no JSON per try), starts over when
+//! the tip or the mempool changes, and connects what it finds as if it had
+//! been posted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::node::Node;
+use crate::types::{Address, HeaderHasher};
+
+/// Nonces tried between two looks at the tip and the mempool.
+const ROUND: u64 = 50_000;
+
+pub struct Miner {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Miner {
+    /// Starts mining to `address`, at most one block per `interval` (the
+    /// regtest target is so easy that an unpaced miner would flood the
+    /// chain; 0 mines as fast as the proof of work allows).
+    pub fn spawn(node: Arc<Node>, address: Address, interval: Duration) -> std::io::Result<Miner> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("miner".into())
+            .spawn(move || mine(&node, &address, interval, &flag))?;
+        Ok(Miner {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread and waits for it (a block being connected is finished).
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn mine(node: &Node, address: &Address, interval: Duration, stop: &AtomicBool) {
+    let mut last_found: Option<Instant> = None;
+    while !stop.load(Ordering::Acquire) {
+        if let Some(t) = last_found {
+            let elapsed = t.elapsed();
+            if elapsed < interval {
+                std::thread::sleep((interval - elapsed).min(Duration::from_millis(200)));
+                continue;
+            }
+        }
+        let generation = node.generation();
+        let mut block = match node.block_template(address) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("miner: no template: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let hasher = HeaderHasher::new(&block.header());
+        let mut nonce = 0u64;
+        let found = 'search: loop {
+            for _ in 0..ROUND {
+                let hash = hasher.hash(nonce);
+                if hash.meets(&block.target) {
+                    break 'search Some((nonce, hash));
+                }
+                nonce = nonce.wrapping_add(1);
+            }
+            if stop.load(Ordering::Acquire) || node.generation() != generation {
+                break None;
+            }
+            // Keep the timestamp fresh on long searches.
+            if node.now() > block.timestamp + 60 {
+                break None;
+            }
+        };
+        let Some((nonce, hash)) = found else { continue };
+        block.nonce = nonce;
+        block.hash = hash;
+        match node.submit_block(&block) {
+            Ok(status) => {
+                last_found = Some(Instant::now());
+                tracing::info!(
+                    height = block.height,
+                    hash = %block.hash,
+                    transactions = block.transactions.len(),
+                    "mined a block ({})",
+                    status.as_str()
+                );
+            }
+            Err(e) => tracing::warn!("mined block {} refused: {e}", block.hash),
+        }
+    }
+}
