@@ -1,0 +1,242 @@
+//! The command line (clap derive). Global flags are accepted before or
+//! after the subcommand. Amounts and addresses stay text here and are
+//! parsed by the commands, so a bad one is a one-line error (exit 1).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::keys::WordCount;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wallet",
+    version,
+    about = "Cinder wallet: keys, balance, history, payments"
+)]
+pub struct Cli {
+    /// The keystore file.
+    #[arg(
+        short = 'w',
+        long = "wallet",
+        global = true,
+        default_value = ".wallet/wallet.json"
+    )]
+    pub wallet: PathBuf,
+    /// The node to ask (http://ip:port); default: a random node from the seed, else http://127.0.0.1:50000.
+    #[arg(long, global = true)]
+    pub node: Option<String>,
+    /// The DNS seed asked for a node when --node is not given.
+    #[arg(long, global = true, default_value = "127.0.0.1:42020")]
+    pub dns: String,
+    /// A file whose first line is the keystore password (else CINDER_WALLET_PASSWORD, else a prompt).
+    #[arg(long, global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a wallet with a new mnemonic, shown once.
+    New {
+        /// Mnemonic length.
+        #[arg(long, value_enum, default_value = "12")]
+        words: Words,
+        /// Also protect the seed with a BIP-39 passphrase (prompted).
+        #[arg(long)]
+        passphrase: bool,
+        /// Replace an existing wallet file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Restore a wallet from its mnemonic: stdin line 1 the mnemonic, line 2 the BIP-39 passphrase.
+    Restore {
+        /// Replace an existing wallet file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show the first unused receive address.
+    Address {
+        /// Hand out the next receive address instead.
+        #[arg(long)]
+        new: bool,
+    },
+    /// Show confirmed, immature and unconfirmed balances.
+    Balance {
+        /// Per address too.
+        #[arg(short = 'v', long)]
+        verbose: bool,
+    },
+    /// List the wallet's transactions, newest first.
+    History,
+    /// Pay an address.
+    Send {
+        /// The payee (lowercase or with a correct checksum).
+        #[arg(long)]
+        to: String,
+        /// Coins to send, at most 8 decimals.
+        #[arg(long)]
+        amount: String,
+        /// The fee in coins (default: 10 units per byte of the transaction).
+        #[arg(long)]
+        fee: Option<String>,
+        /// Send the change to the next unused change address instead of the first input's.
+        #[arg(long)]
+        fresh_change: bool,
+        /// Print the signed transaction and post nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Mnemonic lengths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Words {
+    #[value(name = "12")]
+    Twelve,
+    #[value(name = "24")]
+    TwentyFour,
+}
+
+impl From<Words> for WordCount {
+    fn from(w: Words) -> WordCount {
+        match w {
+            Words::Twelve => WordCount::Twelve,
+            Words::TwentyFour => WordCount::TwentyFour,
+        }
+    }
+}
+
+impl Cli {
+    /// Parses the process's arguments; on a usage error prints clap's
+    /// message and exits (help and version exit 0).
+    pub fn parse_args() -> Cli {
+        Cli::parse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("wallet").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn global_flags_before_or_after_the_subcommand() {
+        let before = parse(&[
+            "-w",
+            "/tmp/w.json",
+            "--node",
+            "http://127.0.0.1:5",
+            "--json",
+            "--password-file",
+            "/tmp/pw",
+            "--dns",
+            "1.2.3.4:9",
+            "balance",
+            "-v",
+        ]);
+        let after = parse(&[
+            "balance",
+            "-v",
+            "--wallet",
+            "/tmp/w.json",
+            "--node",
+            "http://127.0.0.1:5",
+            "--json",
+            "--password-file",
+            "/tmp/pw",
+            "--dns",
+            "1.2.3.4:9",
+        ]);
+        for cli in [before, after] {
+            assert_eq!(cli.wallet, PathBuf::from("/tmp/w.json"));
+            assert_eq!(cli.node.as_deref(), Some("http://127.0.0.1:5"));
+            assert_eq!(cli.dns, "1.2.3.4:9");
+            assert_eq!(cli.password_file, Some(PathBuf::from("/tmp/pw")));
+            assert!(cli.json);
+            assert!(matches!(cli.command, Command::Balance { verbose: true }));
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = parse(&["address"]);
+        assert_eq!(cli.wallet, PathBuf::from(".wallet/wallet.json"));
+        assert_eq!(cli.node, None);
+        assert_eq!(cli.dns, "127.0.0.1:42020");
+        assert!(!cli.json);
+        assert!(matches!(cli.command, Command::Address { new: false }));
+        let cli = parse(&["new"]);
+        assert!(matches!(
+            cli.command,
+            Command::New {
+                words: Words::Twelve,
+                passphrase: false,
+                force: false
+            }
+        ));
+    }
+
+    #[test]
+    fn subcommand_arguments() {
+        let cli = parse(&["--json", "new", "--words", "24", "--force"]);
+        assert!(matches!(
+            cli.command,
+            Command::New {
+                words: Words::TwentyFour,
+                force: true,
+                ..
+            }
+        ));
+        assert!(Cli::try_parse_from(["wallet", "new", "--words", "13"]).is_err());
+        let cli = parse(&[
+            "send",
+            "--to",
+            "0xAB",
+            "--amount",
+            "1.2",
+            "--fee",
+            "0.001",
+            "--dry-run",
+            "-w",
+            "x",
+        ]);
+        match cli.command {
+            Command::Send {
+                to,
+                amount,
+                fee,
+                fresh_change,
+                dry_run,
+            } => {
+                assert_eq!(
+                    (to.as_str(), amount.as_str(), fee.as_deref()),
+                    ("0xAB", "1.2", Some("0.001"))
+                );
+                assert!(dry_run && !fresh_change);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cli.wallet, PathBuf::from("x"));
+        assert!(Cli::try_parse_from(["wallet", "send", "--amount", "1"]).is_err());
+        assert!(matches!(
+            parse(&["restore", "--force"]).command,
+            Command::Restore { force: true }
+        ));
+        assert!(matches!(
+            parse(&["history", "--json"]).command,
+            Command::History
+        ));
+        assert!(matches!(
+            parse(&["address", "--new"]).command,
+            Command::Address { new: true }
+        ));
+    }
+}

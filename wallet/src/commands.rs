@@ -1,0 +1,793 @@
+//! The commands: each opens the keystore, asks the node through
+//! [`NodeClient`] and writes text or one JSON object. Addresses are shown
+//! checksummed in text and lowercase in JSON (PROTOCOL.md §1).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use cinder::crypto::KeyChain;
+use cinder::types::{Address, Amount};
+use serde::Serialize;
+
+use crate::cli::{Cli, Command};
+use crate::coin_selection::{DEFAULT_FEE_RATE, FeePolicy, LargestFirst};
+use crate::discovery::{Discovery, discover};
+use crate::funds::{AddressBalance, chain_params, compute_balance, gather_funds};
+use crate::history::wallet_history;
+use crate::keys::{KeyPath, KeySource, Secrets, WalletKeys, WordCount};
+use crate::keystore::{KdfParams, Keystore, check_can_create};
+use crate::node::{LazyNode, NodeClient};
+use crate::prompt::{PasswordSource, RestoreInput, read_new_passphrase, read_restore_input};
+use crate::send::{ChangeTo, SendRequest, check_request, prepare_send};
+use crate::{GAP_LIMIT, SignedAmount, WalletError, parse_address_input, parse_amount_input};
+
+/// What a command runs with; tests build one around a fake node and buffers.
+pub struct Session<'a> {
+    pub wallet: PathBuf,
+    pub json: bool,
+    pub passwords: PasswordSource,
+    /// KDF cost for keystores this session writes.
+    pub kdf: KdfParams,
+    pub node: &'a dyn NodeClient,
+    pub out: &'a mut dyn Write,
+    /// Warnings and notes (never secrets).
+    pub err: &'a mut dyn Write,
+}
+
+/// Runs a parsed command line against the real node, stdout and stderr.
+pub fn execute(cli: Cli) -> Result<(), WalletError> {
+    let node = LazyNode::new(cli.node.clone(), cli.dns.clone());
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr();
+    let mut session = Session {
+        wallet: cli.wallet.clone(),
+        json: cli.json,
+        passwords: PasswordSource::from_env(cli.password_file.clone()),
+        kdf: KdfParams::default(),
+        node: &node,
+        out: &mut stdout,
+        err: &mut stderr,
+    };
+    match cli.command {
+        Command::New {
+            words,
+            passphrase,
+            force,
+        } => {
+            session.kdf = KdfParams::from_env()?;
+            check_can_create(&session.wallet, force)?;
+            let passphrase = if passphrase {
+                read_new_passphrase()?
+            } else {
+                zeroize::Zeroizing::new(String::new())
+            };
+            new_wallet(&mut session, words.into(), passphrase, force)
+        }
+        Command::Restore { force } => {
+            session.kdf = KdfParams::from_env()?;
+            check_can_create(&session.wallet, force)?;
+            let input = read_restore_input()?;
+            restore_wallet(&mut session, input, force)
+        }
+        Command::Address { new } => address(&mut session, new),
+        Command::Balance { verbose } => balance(&mut session, verbose),
+        Command::History => history(&mut session),
+        Command::Send {
+            to,
+            amount,
+            fee,
+            fresh_change,
+            dry_run,
+        } => send(
+            &mut session,
+            &to,
+            &amount,
+            fee.as_deref(),
+            fresh_change,
+            dry_run,
+        ),
+    }
+}
+
+/// One JSON object on one line, fields in their declared order.
+fn write_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), WalletError> {
+    let text = serde_json::to_string(value).map_err(std::io::Error::other)?;
+    writeln!(out, "{text}")?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct NewReport<'a> {
+    mnemonic: &'a str,
+    address: Address,
+}
+
+#[derive(Serialize)]
+struct RestoreReport {
+    address: Address,
+    path: String,
+    discovered: bool,
+    used_addresses: usize,
+}
+
+#[derive(Serialize)]
+struct AddressReport {
+    address: Address,
+    path: String,
+}
+
+#[derive(Serialize)]
+struct BalanceReport<'a> {
+    confirmed: Amount,
+    immature: Amount,
+    unconfirmed: SignedAmount,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    addresses: Option<&'a [AddressBalance]>,
+}
+
+/// `wallet new`: a fresh mnemonic, shown once, and its keystore.
+pub fn new_wallet(
+    session: &mut Session,
+    words: WordCount,
+    passphrase: zeroize::Zeroizing<String>,
+    force: bool,
+) -> Result<(), WalletError> {
+    check_can_create(&session.wallet, force)?;
+    let has_passphrase = !passphrase.is_empty();
+    let password = session.passwords.new_password()?;
+    let secrets = Secrets::generate(words, passphrase);
+    let keystore = Keystore::create(&session.wallet, secrets, &password, session.kdf, force)?;
+    let mnemonic = keystore.secrets().mnemonic()?;
+    let keys = keystore.secrets().keys()?;
+    let address = keys.address(KeyPath::receive(0))?;
+    if session.json {
+        return write_json(
+            session.out,
+            &NewReport {
+                mnemonic: mnemonic.as_str(),
+                address,
+            },
+        );
+    }
+    let out = &mut *session.out;
+    writeln!(
+        out,
+        "WRITE THESE WORDS DOWN, in order, and keep them offline."
+    )?;
+    writeln!(
+        out,
+        "They are the only way to recover this wallet's coins; they are shown only this once."
+    )?;
+    writeln!(out)?;
+    for (i, word) in mnemonic.split(' ').enumerate() {
+        writeln!(out, "  {:>2}. {word}", i + 1)?;
+    }
+    writeln!(out)?;
+    if has_passphrase {
+        writeln!(
+            out,
+            "The words alone are not enough: restoring needs the BIP-39 passphrase too (without it they open a different, empty wallet)."
+        )?;
+    }
+    writeln!(out, "wallet written to {}", session.wallet.display())?;
+    writeln!(out, "first receive address: {}", address.to_checksummed())?;
+    Ok(())
+}
+
+/// `wallet restore`: the keystore of a known mnemonic; addresses are
+/// discovered now when a node answers, else on the next command that reaches one.
+pub fn restore_wallet(
+    session: &mut Session,
+    input: RestoreInput,
+    force: bool,
+) -> Result<(), WalletError> {
+    check_can_create(&session.wallet, force)?;
+    let secrets = Secrets::from_mnemonic(&input.mnemonic, input.passphrase)?;
+    let password = session.passwords.new_password()?;
+    let mut keystore = Keystore::create(&session.wallet, secrets, &password, session.kdf, force)?;
+    let keys = keystore.secrets().keys()?;
+    let (discovered, used) = match discover(&keys, session.node, GAP_LIMIT, 0) {
+        Ok(discovery) => {
+            let next = discovery.next_unused(KeyChain::Receive);
+            if next != keystore.next_receive_index() {
+                keystore.set_next_receive_index(next)?;
+            }
+            (true, discovery.used().count())
+        }
+        Err(e) => {
+            writeln!(
+                session.err,
+                "note: {e}; the wallet is written, and its addresses will be discovered on the next command that reaches a node"
+            )?;
+            (false, 0)
+        }
+    };
+    let index = keystore.next_receive_index();
+    let address = keys.address(KeyPath::receive(index))?;
+    if session.json {
+        return write_json(
+            session.out,
+            &RestoreReport {
+                address,
+                path: KeyPath::receive(index).to_string(),
+                discovered,
+                used_addresses: used,
+            },
+        );
+    }
+    writeln!(
+        session.out,
+        "wallet restored to {}",
+        session.wallet.display()
+    )?;
+    if discovered {
+        writeln!(session.out, "found {used} used addresses")?;
+    } else {
+        writeln!(
+            session.out,
+            "no node answered: addresses will be discovered on the next command that reaches a node"
+        )?;
+    }
+    writeln!(session.out, "receive address: {}", address.to_checksummed())?;
+    Ok(())
+}
+
+fn open_wallet(session: &Session) -> Result<(Keystore, WalletKeys), WalletError> {
+    let password = session.passwords.password()?;
+    let keystore = Keystore::open(&session.wallet, &password)?;
+    let keys = keystore.secrets().keys()?;
+    Ok((keystore, keys))
+}
+
+/// Discovery through the session's node, scanning at least through the
+/// keystore's receive index.
+fn discover_wallet(
+    session: &Session,
+    keystore: &Keystore,
+    keys: &WalletKeys,
+) -> Result<Discovery, WalletError> {
+    discover(
+        keys,
+        session.node,
+        GAP_LIMIT,
+        keystore.next_receive_index().saturating_add(1),
+    )
+}
+
+/// `wallet address [--new]`.
+pub fn address(session: &mut Session, new: bool) -> Result<(), WalletError> {
+    let (mut keystore, keys) = open_wallet(session)?;
+    let kept = keystore.next_receive_index();
+    let (first_unused, last_used) = match discover_wallet(session, &keystore, &keys) {
+        Ok(d) => (
+            d.next_unused(KeyChain::Receive).max(kept),
+            Some(d.last_used(KeyChain::Receive)),
+        ),
+        Err(WalletError::Node(e)) if e.is_unreachable() => {
+            writeln!(session.err, "note: {e}; showing the kept receive address")?;
+            (kept, None)
+        }
+        Err(e) => return Err(e),
+    };
+    let index = if new {
+        first_unused.saturating_add(1)
+    } else {
+        first_unused
+    };
+    if index != kept {
+        keystore.set_next_receive_index(index)?;
+    }
+    if new && let Some(last_used) = last_used {
+        let first_after_used = last_used.map_or(0, |u| u.saturating_add(1));
+        if index >= first_after_used.saturating_add(GAP_LIMIT) {
+            writeln!(
+                session.err,
+                "warning: address index {index} is past the gap limit of {GAP_LIMIT} unused addresses: \
+                 a wallet restored from the mnemonic will not see payments to it until earlier addresses are used"
+            )?;
+        }
+    }
+    let path = KeyPath::receive(index);
+    let address = keys.address(path)?;
+    if session.json {
+        return write_json(
+            session.out,
+            &AddressReport {
+                address,
+                path: path.to_string(),
+            },
+        );
+    }
+    writeln!(session.out, "{}", address.to_checksummed())?;
+    Ok(())
+}
+
+/// `wallet balance [-v]`.
+pub fn balance(session: &mut Session, verbose: bool) -> Result<(), WalletError> {
+    let (keystore, keys) = open_wallet(session)?;
+    let discovery = discover_wallet(session, &keystore, &keys)?;
+    let chain = session.node.chain_info()?;
+    let params = chain_params(&chain)?;
+    let funds = gather_funds(
+        session.node,
+        &discovery,
+        chain.height,
+        params.coinbase_maturity,
+    )?;
+    let balance = compute_balance(&discovery, &funds);
+    if session.json {
+        let report = BalanceReport {
+            confirmed: balance.confirmed,
+            immature: balance.immature,
+            unconfirmed: balance.unconfirmed,
+            addresses: verbose.then_some(balance.addresses.as_slice()),
+        };
+        return write_json(session.out, &report);
+    }
+    let out = &mut *session.out;
+    writeln!(out, "confirmed:   {}", balance.confirmed)?;
+    writeln!(out, "immature:    {}", balance.immature)?;
+    writeln!(out, "unconfirmed: {}", balance.unconfirmed)?;
+    if verbose {
+        for a in &balance.addresses {
+            writeln!(
+                out,
+                "{}  {:<18} confirmed {}  immature {}  unconfirmed {}",
+                a.address.to_checksummed(),
+                a.path.to_string(),
+                a.confirmed,
+                a.immature,
+                a.unconfirmed
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `wallet history`.
+pub fn history(session: &mut Session) -> Result<(), WalletError> {
+    let (keystore, keys) = open_wallet(session)?;
+    let discovery = discover_wallet(session, &keystore, &keys)?;
+    let chain = session.node.chain_info()?;
+    let items = wallet_history(session.node, &discovery, chain.height)?;
+    if session.json {
+        return write_json(session.out, &items);
+    }
+    if items.is_empty() {
+        writeln!(session.out, "no transactions")?;
+    }
+    for item in &items {
+        let status = match item.block_height {
+            Some(h) if item.confirmations == 1 => format!("1 confirmation (block {h})"),
+            Some(h) => format!("{} confirmations (block {h})", item.confirmations),
+            None => "mempool".to_string(),
+        };
+        writeln!(
+            session.out,
+            "{}  {:>16}  {status}",
+            item.hash,
+            item.delta.to_string_with_sign()
+        )?;
+    }
+    Ok(())
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `wallet send --to --amount [--fee] [--fresh-change] [--dry-run]`.
+pub fn send(
+    session: &mut Session,
+    to: &str,
+    amount: &str,
+    fee: Option<&str>,
+    fresh_change: bool,
+    dry_run: bool,
+) -> Result<(), WalletError> {
+    // Everything typed is checked before the password is asked.
+    let to: Address = parse_address_input(to)?;
+    let amount: Amount = parse_amount_input(amount)?;
+    let fee = match fee {
+        Some(text) => FeePolicy::Fixed(parse_amount_input(text)?),
+        None => FeePolicy::PerByte(DEFAULT_FEE_RATE),
+    };
+    let mut request = SendRequest {
+        to,
+        amount,
+        fee,
+        change: ChangeTo::FirstInput,
+    };
+    check_request(&request)?;
+
+    let (keystore, keys) = open_wallet(session)?;
+    let discovery = discover_wallet(session, &keystore, &keys)?;
+    if fresh_change {
+        let index = discovery.next_unused(KeyChain::Change);
+        request.change = ChangeTo::Address(keys.address(KeyPath::change(index))?);
+    }
+    let built = prepare_send(
+        session.node,
+        &keys,
+        &discovery,
+        &request,
+        &LargestFirst,
+        now(),
+    )?;
+    if dry_run {
+        let text =
+            serde_json::to_string_pretty(&built.transaction).map_err(std::io::Error::other)?;
+        writeln!(session.out, "{text}")?;
+        return Ok(());
+    }
+    session.node.post_transaction(&built.transaction)?;
+    if session.json {
+        return write_json(session.out, &built.report());
+    }
+    writeln!(session.out, "{}", built.transaction.hash)?;
+    let change = match built.change_address {
+        Some(a) => format!(", change {} to {}", built.change, a.to_checksummed()),
+        None => String::new(),
+    };
+    writeln!(
+        session.err,
+        "sent {} to {}, fee {}{change}",
+        built.transaction.outputs[0].value,
+        to.to_checksummed(),
+        built.fee
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_node::{FakeNode, MNEMONIC, test_keys};
+    use crate::prompt::parse_restore_input;
+    use cinder::consensus::transaction::{check_context_free, check_signatures};
+    use cinder::types::{Hash, Transaction};
+
+    struct Harness {
+        dir: tempfile::TempDir,
+        node: FakeNode,
+    }
+
+    impl Harness {
+        fn new(node: FakeNode) -> Harness {
+            Harness {
+                dir: tempfile::tempdir().unwrap(),
+                node,
+            }
+        }
+
+        fn path(&self) -> PathBuf {
+            self.dir.path().join(".wallet").join("wallet.json")
+        }
+
+        /// Runs `f` with a session; returns (stdout, stderr, result).
+        fn run(
+            &self,
+            json: bool,
+            f: impl FnOnce(&mut Session) -> Result<(), WalletError>,
+        ) -> (String, String, Result<(), WalletError>) {
+            let mut out = Vec::new();
+            let mut err = Vec::new();
+            let result = {
+                let mut session = Session {
+                    wallet: self.path(),
+                    json,
+                    passwords: PasswordSource {
+                        file: None,
+                        env: Some("test password".into()),
+                    },
+                    kdf: KdfParams::insecure_for_tests(),
+                    node: &self.node,
+                    out: &mut out,
+                    err: &mut err,
+                };
+                f(&mut session)
+            };
+            (
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(err).unwrap(),
+                result,
+            )
+        }
+
+        fn restore(&self) {
+            let (_, _, r) = self.run(false, |s| {
+                restore_wallet(
+                    s,
+                    parse_restore_input(format!("{MNEMONIC}\n\n").as_bytes()).unwrap(),
+                    false,
+                )
+            });
+            r.unwrap();
+        }
+    }
+
+    #[test]
+    fn new_shows_mnemonic_once_and_refuses_overwrite() {
+        let h = Harness::new(FakeNode::regtest(0));
+        let (out, _, r) = h.run(true, |s| {
+            new_wallet(s, WordCount::Twelve, Default::default(), false)
+        });
+        r.unwrap();
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let mnemonic = value["mnemonic"].as_str().unwrap();
+        assert_eq!(mnemonic.split(' ').count(), 12);
+        let address = value["address"].as_str().unwrap();
+        assert_eq!(address, address.to_lowercase());
+        // The mnemonic restores the same first address.
+        let keys = Secrets::from_mnemonic(mnemonic, Default::default())
+            .unwrap()
+            .keys()
+            .unwrap();
+        assert_eq!(
+            keys.address(KeyPath::receive(0)).unwrap().to_string(),
+            address
+        );
+
+        let (_, _, r) = h.run(false, |s| {
+            new_wallet(s, WordCount::Twelve, Default::default(), false)
+        });
+        let err = r.unwrap_err().to_string();
+        assert!(
+            err.contains("already exists") && err.contains("--force"),
+            "{err}"
+        );
+        let (out, _, r) = h.run(false, |s| {
+            new_wallet(s, WordCount::TwentyFour, Default::default(), true)
+        });
+        r.unwrap();
+        assert!(out.contains("WRITE THESE WORDS DOWN"));
+        assert!(out.contains("24. "));
+    }
+
+    #[test]
+    fn restore_without_node_still_writes_and_says_so() {
+        let h = Harness::new(FakeNode::regtest(0));
+        struct DownNode;
+        impl NodeClient for DownNode {
+            fn url(&self) -> &str {
+                "http://127.0.0.1:1"
+            }
+            fn chain_info(&self) -> Result<crate::node::ChainInfo, crate::node::NodeError> {
+                Err(down())
+            }
+            fn unspent_outputs(
+                &self,
+                _: &Address,
+            ) -> Result<Vec<crate::node::UnspentOutput>, crate::node::NodeError> {
+                Err(down())
+            }
+            fn address_info(
+                &self,
+                _: &Address,
+            ) -> Result<crate::node::AddressInfo, crate::node::NodeError> {
+                Err(down())
+            }
+            fn address_mempool(
+                &self,
+                _: &Address,
+            ) -> Result<Vec<crate::node::MempoolEntry>, crate::node::NodeError> {
+                Err(down())
+            }
+            fn address_transactions(
+                &self,
+                _: &Address,
+            ) -> Result<Vec<crate::node::HistoryEntry>, crate::node::NodeError> {
+                Err(down())
+            }
+            fn mempool_transaction(
+                &self,
+                _: &Hash,
+            ) -> Result<Option<Transaction>, crate::node::NodeError> {
+                Err(down())
+            }
+            fn post_transaction(&self, _: &Transaction) -> Result<(), crate::node::NodeError> {
+                Err(down())
+            }
+        }
+        fn down() -> crate::node::NodeError {
+            crate::node::NodeError::Unreachable {
+                url: "http://127.0.0.1:1".into(),
+                reason: "connection failed".into(),
+            }
+        }
+        let down_node = DownNode;
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let mut session = Session {
+            wallet: h.path(),
+            json: false,
+            passwords: PasswordSource {
+                file: None,
+                env: Some("pw".into()),
+            },
+            kdf: KdfParams::insecure_for_tests(),
+            node: &down_node,
+            out: &mut out,
+            err: &mut err,
+        };
+        let input = parse_restore_input(format!("{MNEMONIC}\n").as_bytes()).unwrap();
+        restore_wallet(&mut session, input, false).unwrap();
+        // Offline, `address` shows the kept index.
+        address(&mut session, false).unwrap();
+        let err_text = String::from_utf8(err).unwrap();
+        let out_text = String::from_utf8(out).unwrap();
+        assert!(out_text.contains("no node answered"), "{out_text}");
+        assert!(
+            err_text.contains("node http://127.0.0.1:1 unreachable"),
+            "{err_text}"
+        );
+        assert!(
+            out_text.contains("0x3A2d4145a4F098523b3e8127f1da87cfC55B8E79"),
+            "{out_text}"
+        );
+        assert!(h.path().exists());
+    }
+
+    #[test]
+    fn address_skips_used_and_new_advances_and_warns_past_gap() {
+        let node = FakeNode::regtest(3);
+        let keys = test_keys();
+        node.set_transaction_count(keys.address(KeyPath::receive(0)).unwrap(), 1);
+        let h = Harness::new(node);
+        h.restore();
+        let (out, _, r) = h.run(true, |s| address(s, false));
+        r.unwrap();
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            value["address"],
+            keys.address(KeyPath::receive(1)).unwrap().to_string()
+        );
+        assert_eq!(value["path"], "m/44'/1'/0'/0/1");
+
+        let (out, _, r) = h.run(false, |s| address(s, true));
+        r.unwrap();
+        assert_eq!(
+            out.trim(),
+            keys.address(KeyPath::receive(2)).unwrap().to_checksummed()
+        );
+        // Kept: the plain command now shows index 2.
+        let (out, _, r) = h.run(false, |s| address(s, false));
+        r.unwrap();
+        assert_eq!(
+            out.trim(),
+            keys.address(KeyPath::receive(2)).unwrap().to_checksummed()
+        );
+        let mut warned = false;
+        for _ in 0..20 {
+            let (_, err, r) = h.run(false, |s| address(s, true));
+            r.unwrap();
+            warned |= err.contains("past the gap limit");
+        }
+        assert!(warned);
+    }
+
+    #[test]
+    fn balance_history_and_send_through_the_commands() {
+        let node = FakeNode::regtest(10);
+        let keys = test_keys();
+        let r0 = keys.address(KeyPath::receive(0)).unwrap();
+        for h in 7..=10u64 {
+            node.add_confirmed_output(r0, Hash([h as u8; 32]), 0, 150_000_000, h, true);
+            node.add_history(r0, Hash([h as u8; 32]), h, 150_000_000);
+        }
+        let h = Harness::new(node);
+        h.restore();
+
+        let (out, _, r) = h.run(true, |s| balance(s, false));
+        r.unwrap();
+        assert_eq!(
+            out.trim(),
+            r#"{"confirmed":4.5,"immature":1.5,"unconfirmed":0}"#
+        );
+        let (out, _, r) = h.run(true, |s| balance(s, true));
+        r.unwrap();
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value["addresses"][0]["address"], r0.to_string());
+        assert!(
+            out.starts_with(
+                r#"{"confirmed":4.5,"immature":1.5,"unconfirmed":0,"addresses":[{"address":"0x"#
+            ),
+            "{out}"
+        );
+        let (out, _, r) = h.run(false, |s| balance(s, true));
+        r.unwrap();
+        assert!(out.contains(&r0.to_checksummed()), "{out}");
+
+        let (out, _, r) = h.run(true, history);
+        r.unwrap();
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value.as_array().unwrap().len(), 4);
+        assert_eq!(value[0]["confirmations"], 1);
+        assert_eq!(value[3]["block_height"], 7);
+        assert!(
+            out.starts_with(r#"[{"hash":"#)
+                && out.contains(r#","delta":1.5,"confirmations":1,"block_height":10}"#),
+            "{out}"
+        );
+
+        let payee = Address([0xab; 20]);
+        // A wrong checksum (one letter's case flipped) is refused before anything.
+        let typo = flip_first_lowercase_letter(&payee.to_checksummed());
+        let (_, _, r) = h.run(false, |s| send(s, &typo, "1", None, false, false));
+        let err = r.unwrap_err().to_string();
+        assert!(err.contains("checksum"), "{err}");
+        let checksummed = payee.to_checksummed();
+        let to = checksummed.as_str();
+        let (_, _, r) = h.run(false, |s| send(s, to, "1.123456789", None, false, false));
+        assert!(r.unwrap_err().to_string().contains("more than 8 decimals"));
+        let (_, _, r) = h.run(false, |s| send(s, to, "5", None, false, false));
+        let err = r.unwrap_err().to_string();
+        assert!(
+            err.contains("only 4.5 is spendable") && err.contains("1.5 more is immature"),
+            "{err}"
+        );
+
+        // Dry run: a signed transaction printed, nothing posted.
+        let (out, _, r) = h.run(false, |s| send(s, to, "1.2", Some("0.001"), false, true));
+        r.unwrap();
+        let tx: Transaction = serde_json::from_str(&out).unwrap();
+        let sighash = check_context_free(&tx).unwrap();
+        check_signatures(&tx, &sighash).unwrap();
+        assert_eq!(tx.fee.units(), 100_000);
+        assert!(h.node.posted().is_empty());
+
+        let (out, _, r) = h.run(true, |s| send(s, to, "1.2", None, true, false));
+        r.unwrap();
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let posted = h.node.posted();
+        assert_eq!(posted.len(), 1);
+        assert_eq!(value["hash"], posted[0].hash.to_string());
+        assert_eq!(
+            value["change_address"],
+            keys.address(KeyPath::change(0)).unwrap().to_string()
+        );
+
+        h.node.reject_posts(
+            "double_spend",
+            "input 0 spends an output that is already spent",
+        );
+        let (_, _, r) = h.run(false, |s| send(s, to, "1.2", None, false, false));
+        let err = r.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "node rejected the transaction: double_spend: input 0 spends an output that is already spent"
+        );
+    }
+
+    fn flip_first_lowercase_letter(text: &str) -> String {
+        let i = text[2..].find(|c: char| c.is_ascii_lowercase()).unwrap() + 2;
+        let mut out = text.to_string();
+        out.replace_range(i..=i, &text[i..=i].to_uppercase());
+        out
+    }
+
+    #[test]
+    fn wrong_password_is_one_line() {
+        let h = Harness::new(FakeNode::regtest(0));
+        h.restore();
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let mut session = Session {
+            wallet: h.path(),
+            json: false,
+            passwords: PasswordSource {
+                file: None,
+                env: Some("not it".into()),
+            },
+            kdf: KdfParams::insecure_for_tests(),
+            node: &h.node,
+            out: &mut out,
+            err: &mut err,
+        };
+        let e = balance(&mut session, false).unwrap_err().to_string();
+        assert!(e.contains("wrong password"), "{e}");
+    }
+}
