@@ -1,0 +1,287 @@
+//! A node on port 0 in a temporary directory, served over real HTTP from a
+//! thread of its own, and a blocking client to talk to it.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use cinder::consensus::ChainParams;
+use cinder::crypto::{self, HdAccount, KeyChain, SecretKey};
+use cinder::node::{MempoolLimits, Node};
+use cinder::types::{
+    Address, Amount, Block, Hash, HeaderHasher, Input, Output, Signature, Transaction,
+};
+use serde_json::Value;
+
+pub const VECTORS_CHAIN: &str = include_str!("../../docs/vectors/chain_regtest.json");
+pub const KEYS: &str = include_str!("../../docs/vectors/keys.json");
+
+pub struct TestNode {
+    pub url: String,
+    pub node: Arc<Node>,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    handle: Option<actix_web::dev::ServerHandle>,
+    thread: Option<JoinHandle<()>>,
+    client: reqwest::blocking::Client,
+}
+
+impl TestNode {
+    /// A fresh regtest node.
+    pub fn start() -> TestNode {
+        Self::start_with(MempoolLimits::default())
+    }
+
+    pub fn start_with(limits: MempoolLimits) -> TestNode {
+        let tmp = tempfile::tempdir().expect("temporary directory");
+        let dir = tmp.path().to_path_buf();
+        let mut n = Self::start_in(&dir, limits);
+        n._tmp = Some(tmp);
+        n
+    }
+
+    /// A node on an existing directory (restarts).
+    pub fn start_in(dir: &Path, limits: MempoolLimits) -> TestNode {
+        let node = Node::open(dir, ChainParams::regtest(), limits).expect("node opens");
+        node.load_mempool().expect("mempool loads");
+        let node = Arc::new(node);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = listener.local_addr().expect("local address").port();
+        let (tx, rx) = mpsc::channel();
+        let served = node.clone();
+        let thread = std::thread::spawn(move || {
+            let system = actix_web::rt::System::new();
+            system.block_on(async move {
+                let server = cinder::api::serve(served, listener, 2).expect("server starts");
+                tx.send(server.handle()).expect("handle sent");
+                server.await.expect("server runs");
+            });
+        });
+        let handle = rx.recv().expect("server handle");
+        TestNode {
+            url: format!("http://127.0.0.1:{port}"),
+            node,
+            dir: dir.to_path_buf(),
+            _tmp: None,
+            handle: Some(handle),
+            thread: Some(thread),
+            client: reqwest::blocking::Client::new(),
+        }
+    }
+
+    /// Stops the server, keeping the directory for a restart.
+    pub fn stop(mut self) -> Option<tempfile::TempDir> {
+        self.shutdown();
+        self._tmp.take()
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = futures_executor_block_on(h.stop(true));
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{}", self.url, path))
+            .send()
+            .expect("GET answered");
+        let status = r.status().as_u16();
+        let text = r.text().expect("body");
+        (
+            status,
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {text}")),
+        )
+    }
+
+    pub fn post(&self, path: &str, body: impl Into<String>) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}{}", self.url, path))
+            .header("content-type", "application/json")
+            .body(body.into())
+            .send()
+            .expect("POST answered");
+        let status = r.status().as_u16();
+        let text = r.text().expect("body");
+        (
+            status,
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("POST {path}: not JSON ({e}): {text}")),
+        )
+    }
+
+    pub fn post_block(&self, block: &Block) -> (u16, Value) {
+        self.post(
+            "/blocks/",
+            serde_json::to_string(block).expect("block JSON"),
+        )
+    }
+
+    pub fn post_tx(&self, tx: &Transaction) -> (u16, Value) {
+        self.post(
+            "/transactions/",
+            serde_json::to_string(tx).expect("transaction JSON"),
+        )
+    }
+
+    /// Mines the node's own template paying `address` and posts it.
+    pub fn mine(&self, address: &Address) -> Block {
+        let (status, template) = self.get(&format!("/mining/template/?address={address}"));
+        assert_eq!(status, 200, "{template}");
+        let block =
+            solve(serde_json::from_str(&template.to_string()).expect("template is a block"));
+        let (status, body) = self.post_block(&block);
+        assert_eq!(status, 200, "mined block refused: {body}");
+        assert_eq!(body["status"], "connected");
+        block
+    }
+
+    /// Posts the vector chain's blocks 1..=n.
+    pub fn post_vector_blocks(&self, n: usize) {
+        for b in vector_blocks().iter().take(n + 1).skip(1) {
+            let (status, body) = self.post_block(b);
+            assert_eq!(status, 200, "vector block {} refused: {body}", b.height);
+            assert_eq!(body["status"], "connected");
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Waits for a future without a runtime (the server handle's stop).
+fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
+    let rt = actix_web::rt::System::new();
+    rt.block_on(f)
+}
+
+/// Finds a nonce for `block` (regtest's target takes a couple of tries).
+pub fn solve(mut block: Block) -> Block {
+    let hasher = HeaderHasher::new(&block.header());
+    for nonce in 0.. {
+        let hash = hasher.hash(nonce);
+        if hash.meets(&block.target) {
+            block.nonce = nonce;
+            block.hash = hash;
+            return block;
+        }
+    }
+    unreachable!("a nonce is found")
+}
+
+/// Recomputes merkle root and hash, then solves.
+pub fn reseal(mut block: Block) -> Block {
+    block.transaction_count = block.transactions.len() as u32;
+    block.merkle_root = block.compute_merkle_root();
+    solve(block)
+}
+
+pub fn vectors() -> Value {
+    serde_json::from_str(VECTORS_CHAIN).expect("vector JSON")
+}
+
+pub fn vector_blocks() -> Vec<Block> {
+    vectors()["blocks"]
+        .as_array()
+        .expect("blocks")
+        .iter()
+        .map(|b| serde_json::from_str(&b.to_string()).expect("vector block"))
+        .collect()
+}
+
+/// The keys of keys.json (the "abandon … about" mnemonic): receive 0..3, change 0.
+pub fn vector_keys() -> Vec<SecretKey> {
+    let v: Value = serde_json::from_str(KEYS).expect("keys JSON");
+    let seed =
+        crypto::mnemonic_to_seed(v["mnemonic"].as_str().expect("mnemonic"), "").expect("seed");
+    let account = HdAccount::from_seed(&*seed).expect("account");
+    let mut keys: Vec<SecretKey> = (0..3)
+        .map(|i| account.key(KeyChain::Receive, i).expect("key"))
+        .collect();
+    keys.push(account.key(KeyChain::Change, 0).expect("key"));
+    keys
+}
+
+/// A fresh key that owns nothing.
+pub fn stranger(n: u8) -> SecretKey {
+    SecretKey::from_bytes(&[n.max(1); 32]).expect("valid key")
+}
+
+/// An output to spend: (transaction hash, output index, address, value).
+#[derive(Clone, Copy, Debug)]
+pub struct Coin {
+    pub tx: Hash,
+    pub index: u32,
+    pub address: Address,
+    pub value: Amount,
+}
+
+impl Coin {
+    pub fn of(tx: &Transaction, index: u32) -> Coin {
+        let o = &tx.outputs[index as usize];
+        Coin {
+            tx: tx.hash,
+            index,
+            address: o.address,
+            value: o.value,
+        }
+    }
+}
+
+/// A transaction spending `coins` (all signed by `key`) to `outputs`, the
+/// rest as fee.
+pub fn spend(
+    key: &SecretKey,
+    coins: &[Coin],
+    outputs: &[(Address, u64)],
+    timestamp: u64,
+) -> Transaction {
+    let inputs: Vec<Input> = coins
+        .iter()
+        .map(|c| Input {
+            transaction_hash: c.tx,
+            output_index: c.index,
+            output_address: c.address,
+            output_value: c.value,
+            output_hash: cinder::types::output_hash(c.index, &c.address, c.value),
+            signature: Signature::ZERO,
+        })
+        .collect();
+    let outputs: Vec<Output> = outputs
+        .iter()
+        .enumerate()
+        .map(|(i, (a, v))| Output::new(i as u32, *a, Amount::from_units(*v)))
+        .collect();
+    let value: u64 = outputs.iter().map(|o| o.value.units()).sum();
+    let total: u64 = coins.iter().map(|c| c.value.units()).sum();
+    let mut tx = Transaction {
+        timestamp,
+        inputs,
+        outputs,
+        value: Amount::from_units(value),
+        fee: Amount::from_units(total - value),
+        hash: Hash::ZERO,
+    };
+    let sighash = tx.sighash();
+    for i in &mut tx.inputs {
+        i.signature = key.sign(&sighash);
+    }
+    tx.hash = tx.compute_hash();
+    tx
+}
+
+pub fn now() -> u64 {
+    cinder::node::unix_now()
+}
