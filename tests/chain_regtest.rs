@@ -12,12 +12,12 @@ use serde_json::Value;
 
 /// Replays the vector blocks independently: confirmed unspent outputs per
 /// address, (received, sent, transaction count) per address.
-fn implied_state(
-    blocks: &[Block],
-) -> (
-    BTreeMap<Address, Vec<(String, u32, u64)>>,
-    BTreeMap<Address, (u64, u64, u64)>,
-) {
+/// Unspent (transaction hash, index, units) per address.
+type Unspent = BTreeMap<Address, Vec<(String, u32, u64)>>;
+/// (received, sent, transaction count) per address.
+type Totals = BTreeMap<Address, (u64, u64, u64)>;
+
+fn implied_state(blocks: &[Block]) -> (Unspent, Totals) {
     let mut unspent: BTreeMap<(String, u32), (Address, u64)> = BTreeMap::new();
     let mut totals: BTreeMap<Address, (u64, u64, u64)> = BTreeMap::new();
     for b in blocks {

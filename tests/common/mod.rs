@@ -80,7 +80,7 @@ impl TestNode {
 
     fn shutdown(&mut self) {
         if let Some(h) = self.handle.take() {
-            let _ = futures_executor_block_on(h.stop(true));
+            futures_executor_block_on(h.stop(true));
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
