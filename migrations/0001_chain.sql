@@ -24,6 +24,8 @@ CREATE TABLE blocks (
     header_json     TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX blocks_by_prev ON blocks(prev_hash);
+-- Fork choice: the heaviest block not marked invalid.
+CREATE INDEX blocks_by_work ON blocks(cumulative_work) WHERE status != 2;
 
 CREATE TABLE active_chain (
     height INTEGER PRIMARY KEY,

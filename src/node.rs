@@ -20,7 +20,9 @@ use crate::consensus::transaction::{
 use crate::consensus::{BlockError, ChainParams, RuleError};
 use crate::hash::merkle_root;
 use crate::mempool::{self, AddressView, Mempool};
-use crate::state::{self, BlockStatus, ChainInfo, ChainStore, ConnectError, StoreError};
+use crate::state::{
+    self, BlockStatus, ChainInfo, ChainStore, ConnectError, ReorgError, StoreError,
+};
 use crate::types::{Address, Amount, Block, Hash, Target, Transaction};
 
 /// File name of the chain database inside the data directory.
@@ -523,9 +525,13 @@ impl Node {
         }
         let tip = store.tip()?;
         if block.prev_hash != tip.hash {
-            // Side branches and reorganisation arrive with "Full node 3/3".
-            store.store_side_block(block)?;
-            return Ok(Accepted::SideChain);
+            // A side branch (PROTOCOL.md §7): stored with its work; the node
+            // moves to it only when it is strictly heavier.
+            let work = store.store_side_block(block)?;
+            if work <= tip.total_work {
+                return Ok(Accepted::SideChain);
+            }
+            return self.reorganize(store, block.hash);
         }
         match store.connect_block(block, &signatures) {
             Ok(()) => {
@@ -538,6 +544,100 @@ impl Node {
             Err(ConnectError::Rule(error)) => Err(error.into()),
             Err(ConnectError::Store(e)) => Err(e.into()),
         }
+    }
+
+    /// Moves to the branch ending at `new_tip`; if one of its blocks fails
+    /// step 14, marks it (and what is built on it) invalid in a following
+    /// transaction and ends on the heaviest chain still valid, answering
+    /// that block's error.
+    fn reorganize(
+        &self,
+        mut store: MutexGuard<'_, ChainStore>,
+        new_tip: Hash,
+    ) -> Result<Accepted, Rejected> {
+        let mut target = new_tip;
+        let mut first_error: Option<Rejected> = None;
+        let mut disconnected: Vec<Block> = Vec::new();
+        loop {
+            match store.reorganize(&target) {
+                Ok(blocks) => {
+                    tracing::info!(
+                        disconnected = blocks.len(),
+                        tip = %target,
+                        "reorganized to a heavier branch"
+                    );
+                    disconnected.extend(blocks);
+                    break;
+                }
+                Err(ReorgError::Invalid { block, error }) => {
+                    tracing::warn!(%block, "branch block invalid: {error}");
+                    store.mark_invalid(&block, &error)?;
+                    if first_error.is_none() {
+                        first_error = Some(Rejected::Rule {
+                            error,
+                            block: (block != new_tip).then_some(block),
+                        });
+                    }
+                    // The heaviest chain still valid: maybe part of the branch.
+                    let tip = store.tip()?;
+                    match store.heaviest_candidate()? {
+                        Some(best) if best.cumulative_work > tip.total_work => target = best.hash,
+                        _ => break,
+                    }
+                }
+                Err(ReorgError::Store(e)) => return Err(e.into()),
+            }
+        }
+        let moved = !disconnected.is_empty() || store.tip()?.hash != self.snapshot().info.best_hash;
+        if moved {
+            self.refresh_snapshot(&store)?;
+        }
+        drop(store);
+        if moved {
+            self.readmit_after_reorg(disconnected)?;
+            self.bump();
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(Accepted::Reorganized),
+        }
+    }
+
+    /// After a reorganisation: transactions of disconnected blocks return
+    /// to the pool when still valid, and pool transactions that no longer
+    /// validate (conflicts with the new chain) leave with their descendants.
+    fn readmit_after_reorg(&self, disconnected: Vec<Block>) -> Result<(), StoreError> {
+        let old_pool: Vec<Arc<Transaction>> = {
+            let mut pool = self.pool();
+            let all: Vec<Arc<Transaction>> =
+                pool.in_arrival_order().map(|e| e.tx.clone()).collect();
+            for tx in &all {
+                pool.remove(&tx.hash);
+            }
+            all
+        };
+        let hashes: Vec<Hash> = old_pool.iter().map(|t| t.hash).collect();
+        self.store().persist_mempool(&hashes, None)?;
+        // Oldest blocks first, so that parents come before children.
+        let returning = disconnected
+            .into_iter()
+            .rev()
+            .flat_map(|b| b.transactions.into_iter().skip(1));
+        let mut back = 0usize;
+        for tx in returning {
+            if self.accept_transaction(tx, None).is_ok() {
+                back += 1;
+            }
+        }
+        let mut dropped = 0usize;
+        for tx in old_pool {
+            match self.accept_transaction((*tx).clone(), None) {
+                Ok(_) | Err(TxRejected::Rule(RuleError::AlreadyKnown)) => {}
+                Err(_) => dropped += 1,
+            }
+        }
+        tracing::info!(returned = back, dropped, "mempool after reorganisation");
+        Ok(())
     }
 
     fn refresh_snapshot(&self, store: &ChainStore) -> Result<(), StoreError> {

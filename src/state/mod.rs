@@ -85,6 +85,31 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Why a reorganisation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ReorgError {
+    #[error("block {block} of the branch is invalid: {error}")]
+    Invalid { block: Hash, error: BlockError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for ReorgError {
+    fn from(e: rusqlite::Error) -> Self {
+        ReorgError::Store(StoreError::Sqlite(e))
+    }
+}
+
+/// A stored block read inside a transaction.
+fn block_in(conn: &Connection, hash: &Hash) -> Result<Block, StoreError> {
+    let json: String = conn
+        .prepare_cached("SELECT json FROM blocks WHERE hash = ?1")?
+        .query_row(params![&hash.0[..]], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::Corrupt(format!("block {hash} missing")))?;
+    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("block {hash}: {e}")))
+}
+
 /// Why a block was not connected.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -347,6 +372,137 @@ impl ChainStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// A stored block (any branch), parsed.
+    pub fn block(&self, hash: &Hash) -> Result<Option<Block>, StoreError> {
+        let json: Option<String> = self
+            .conn
+            .prepare_cached("SELECT json FROM blocks WHERE hash = ?1")?
+            .query_row(params![&hash.0[..]], |r| r.get(0))
+            .optional()?;
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(format!("block {hash}: {e}")))
+        })
+        .transpose()
+    }
+
+    /// The stored, not invalid block with the most cumulative work (the
+    /// first stored among equals, so a tie keeps what came first).
+    pub fn heaviest_candidate(&self) -> Result<Option<BlockRecord>, StoreError> {
+        let hash: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached(
+                "SELECT hash FROM blocks WHERE status != 2 ORDER BY cumulative_work DESC LIMIT 1",
+            )?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        match hash {
+            Some(h) => self.record(&hash_col(h)?),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves the active chain to the branch ending at `new_tip`, in one
+    /// SQLite transaction: disconnects back to the fork point, then connects
+    /// the branch's blocks with step 14 (signatures on all cores). Returns
+    /// the disconnected blocks, tip first. On a failing block nothing is
+    /// written and the error names that block.
+    pub fn reorganize(&mut self, new_tip: &Hash) -> Result<Vec<Block>, ReorgError> {
+        // The branch back to the active chain, fork point excluded.
+        let mut branch = Vec::new();
+        let mut cursor = *new_tip;
+        let fork_height = loop {
+            if let Some(h) = active_height(&self.conn, &cursor)? {
+                break h;
+            }
+            let block = self
+                .block(&cursor)?
+                .ok_or_else(|| StoreError::Corrupt(format!("branch block {cursor} missing")))?;
+            cursor = block.prev_hash;
+            branch.push(block);
+        };
+        branch.reverse();
+        let tip = self.tip()?;
+        let mut disconnected = Vec::new();
+        let maturity = self.params.coinbase_maturity;
+        let tx = self.conn.transaction()?;
+        let mut height = tip.height;
+        let mut hash = tip.hash;
+        while height > fork_height {
+            let block = block_in(&tx, &hash)?;
+            let parent_work = block_record(&tx, &block.prev_hash)?
+                .map(|r| r.cumulative_work)
+                .ok_or_else(|| StoreError::Corrupt(format!("parent of {hash} missing")))?;
+            unapply_block(&tx, &block, parent_work)?;
+            hash = block.prev_hash;
+            height -= 1;
+            disconnected.push(block);
+        }
+        for block in &branch {
+            let signatures = crate::consensus::block::signature_results(block);
+            let result = {
+                let mut view = BlockView::new(&tx, block);
+                let checked =
+                    check_block_transactions(block, &mut view, maturity, &signatures, |v, i| {
+                        v.add_transaction(block, i)
+                    });
+                if let Some(e) = view.db_error.take() {
+                    return Err(StoreError::from(e).into());
+                }
+                checked
+            };
+            if let Err(error) = result {
+                // Dropping `tx` rolls the whole reorganisation back.
+                return Err(ReorgError::Invalid {
+                    block: block.hash,
+                    error,
+                });
+            }
+            let work = block_record(&tx, &block.hash)?
+                .map(|r| r.cumulative_work)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("branch block {} missing", block.hash))
+                })?;
+            insert_block(&tx, block, work, BlockStatus::Valid)?;
+            apply_block(&tx, block, work)?;
+        }
+        tx.commit()?;
+        Ok(disconnected)
+    }
+
+    /// Marks `hash` invalid with `error`, and every stored block built on
+    /// it (PROTOCOL.md §7), in one transaction.
+    pub fn mark_invalid(&mut self, hash: &Hash, error: &BlockError) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE blocks SET status = 2, error_code = ?2, error_message = ?3, error_tx = ?4 WHERE hash = ?1",
+            params![
+                &hash.0[..],
+                error.error.code(),
+                error.error.to_string(),
+                error.transaction.map(|t| t as i64)
+            ],
+        )?;
+        let mut frontier = vec![*hash];
+        while let Some(parent) = frontier.pop() {
+            let children: Vec<Vec<u8>> = {
+                let mut stmt = tx.prepare_cached("SELECT hash FROM blocks WHERE prev_hash = ?1")?;
+                stmt.query_map(params![&parent.0[..]], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
+            };
+            for child in children {
+                let child = hash_col(child)?;
+                tx.execute(
+                    "UPDATE blocks SET status = 2, error_code = 'invalid_parent',
+                     error_message = 'the parent block is invalid', error_tx = NULL WHERE hash = ?1",
+                    params![&child.0[..]],
+                )?;
+                frontier.push(child);
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Keeps a block that failed step 14, with its error, so that it is
     /// answered the same again and its children are `invalid_parent`.
     pub fn store_invalid(&mut self, block: &Block, error: &BlockError) -> Result<(), StoreError> {
@@ -400,6 +556,64 @@ fn insert_block(
     Ok(())
 }
 
+/// Per address (zero excluded): units (received, sent) by one transaction.
+/// The coinbase's input spends nothing.
+fn address_effects(t: &crate::types::Transaction, coinbase: bool) -> BTreeMap<Address, (u64, u64)> {
+    let mut touched: BTreeMap<Address, (u64, u64)> = BTreeMap::new();
+    if !coinbase {
+        for input in &t.inputs {
+            touched.entry(input.output_address).or_default().1 += input.output_value.units();
+        }
+    }
+    for output in t.outputs.iter().filter(|o| !o.address.is_zero()) {
+        touched.entry(output.address).or_default().0 += output.value.units();
+    }
+    touched.remove(&Address::ZERO);
+    touched
+}
+
+/// Undoes every effect of the active tip `block` (PROTOCOL.md §7): the
+/// outputs it spent are unspent again, those it created are gone, and
+/// balances, history and the blockchain info are as before it.
+fn unapply_block(tx: &SqlTx<'_>, block: &Block, parent_work: U256) -> Result<(), StoreError> {
+    let height = block.height as i64;
+    tx.prepare_cached("DELETE FROM active_chain WHERE height = ?1")?
+        .execute(params![height])?;
+    tx.prepare_cached("DELETE FROM transactions WHERE block_height = ?1")?
+        .execute(params![height])?;
+    tx.prepare_cached("DELETE FROM outputs WHERE block_height = ?1")?
+        .execute(params![height])?;
+    tx.prepare_cached("UPDATE outputs SET spent_height = NULL WHERE spent_height = ?1")?
+        .execute(params![height])?;
+    tx.prepare_cached("DELETE FROM address_history WHERE block_height = ?1")?
+        .execute(params![height])?;
+    let mut update_address = tx.prepare_cached(
+        "UPDATE addresses SET balance = balance - ?2 + ?3, received = received - ?2, sent = sent - ?3,
+         transaction_count = transaction_count - 1 WHERE address = ?1",
+    )?;
+    let mut drop_address =
+        tx.prepare_cached("DELETE FROM addresses WHERE address = ?1 AND received = 0")?;
+    let mut gone_addresses = 0i64;
+    for (position, t) in block.transactions.iter().enumerate().rev() {
+        for (address, (received, sent)) in address_effects(t, position == 0) {
+            update_address.execute(params![&address.0[..], received as i64, sent as i64])?;
+            gone_addresses += drop_address.execute(params![&address.0[..]])? as i64;
+        }
+    }
+    tx.prepare_cached(
+        "UPDATE chain_info SET height = ?1, best_hash = ?2, total_transactions = total_transactions - ?3,
+         total_addresses = total_addresses - ?4, total_work = ?5 WHERE id = 0",
+    )?
+    .execute(params![
+        height - 1,
+        &block.prev_hash.0[..],
+        block.transactions.len() as i64,
+        gone_addresses,
+        &work_bytes(parent_work)[..]
+    ])?;
+    Ok(())
+}
+
 /// Writes every effect of a connected block: active chain, transactions,
 /// outputs spent and created, balances, history and the blockchain info.
 fn apply_block(tx: &SqlTx<'_>, block: &Block, total_work: U256) -> Result<(), StoreError> {
@@ -429,8 +643,6 @@ fn apply_block(tx: &SqlTx<'_>, block: &Block, total_work: U256) -> Result<(), St
     let mut new_addresses = 0i64;
     for (position, t) in block.transactions.iter().enumerate() {
         insert_tx.execute(params![&t.hash.0[..], height, position as i64])?;
-        // Per address: (received, sent) in this transaction.
-        let mut touched: BTreeMap<Address, (u64, u64)> = BTreeMap::new();
         if position != 0 {
             for input in &t.inputs {
                 spend.execute(params![
@@ -438,7 +650,6 @@ fn apply_block(tx: &SqlTx<'_>, block: &Block, total_work: U256) -> Result<(), St
                     input.output_index,
                     height
                 ])?;
-                touched.entry(input.output_address).or_default().1 += input.output_value.units();
             }
         }
         for output in &t.outputs {
@@ -455,9 +666,8 @@ fn apply_block(tx: &SqlTx<'_>, block: &Block, total_work: U256) -> Result<(), St
                 position as i64,
                 position == 0
             ])?;
-            touched.entry(output.address).or_default().0 += output.value.units();
         }
-        for (address, (received, sent)) in touched {
+        for (address, (received, sent)) in address_effects(t, position == 0) {
             new_addresses += new_address.execute(params![&address.0[..]])? as i64;
             update_address.execute(params![&address.0[..], received as i64, sent as i64])?;
             history.execute(params![
