@@ -348,7 +348,9 @@ impl Node {
         reload_seq: Option<u64>,
     ) -> Result<Arc<Transaction>, TxRejected> {
         let sighash = check_context_free(&tx)?; // steps 1–9
-        if self.pool().contains(&tx.hash) {
+        // already_known comes after step 9: a cheap look before the slow step 15.
+        let hash = tx.hash;
+        if self.pool().contains(&hash) || self.reads.with(|conn| state::transaction_location(conn, &hash))?.is_some() {
             return Err(RuleError::AlreadyKnown.into());
         }
         // Step 15 before taking any lock (the slow part), reported in order below.
