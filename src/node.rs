@@ -194,6 +194,8 @@ impl Node {
         params: ChainParams,
         limits: MempoolLimits,
     ) -> Result<Node, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(DATABASE_FILE);
         let store = ChainStore::open(&path, &params)?;
         let snapshot = build_snapshot(&store)?;
@@ -350,7 +352,12 @@ impl Node {
         let sighash = check_context_free(&tx)?; // steps 1–9
         // already_known comes after step 9: a cheap look before the slow step 15.
         let hash = tx.hash;
-        if self.pool().contains(&hash) || self.reads.with(|conn| state::transaction_location(conn, &hash))?.is_some() {
+        if self.pool().contains(&hash)
+            || self
+                .reads
+                .with(|conn| state::transaction_location(conn, &hash))?
+                .is_some()
+        {
             return Err(RuleError::AlreadyKnown.into());
         }
         // Step 15 before taking any lock (the slow part), reported in order below.

@@ -83,6 +83,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Io(String),
 }
 
 /// Why a reorganisation did not happen.
