@@ -1,6 +1,6 @@
 //! `full-node`: a Cinder full node serving the API of API.md.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,6 +71,7 @@ fn run() -> anyhow::Result<()> {
                 .with_context(|| format!("--log {:?} is not a log level or filter", args.log))?,
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let params = ChainParams::by_name(&args.chain).context("unknown chain")?;
     let reward_address = match (&args.mine, &args.reward_address) {
@@ -110,7 +111,13 @@ fn run() -> anyhow::Result<()> {
             .unwrap_or(2)
     });
     let system = actix_web::rt::System::new();
-    let server = system.block_on(async { cinder::api::serve(node.clone(), listener, workers) })?;
+    let server = system.block_on(async {
+        let server = cinder::api::serve(node.clone(), listener, workers)?;
+        // Listen for Ctrl-C / SIGTERM before announcing the port, so that a
+        // supervisor stopping the node at once still gets a clean stop.
+        watch_signals(server.handle())?;
+        anyhow::Ok(server)
+    })?;
     println!("listening on http://{}:{}", local.ip(), local.port());
     std::io::stdout().flush().ok();
     let miner = match reward_address {
@@ -134,4 +141,23 @@ fn run() -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     result.context("HTTP server")
+}
+
+/// Stops the server gracefully on Ctrl-C or SIGTERM: requests in flight
+/// (a block being connected) finish, new ones are refused.
+fn watch_signals(handle: actix_web::dev::ServerHandle) -> std::io::Result<()> {
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    actix_web::rt::spawn(async move {
+        #[cfg(unix)]
+        let terminated = terminate.recv();
+        #[cfg(not(unix))]
+        let terminated = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping"),
+            _ = terminated => tracing::info!("SIGTERM: stopping"),
+        }
+        handle.stop(true).await;
+    });
+    Ok(())
 }

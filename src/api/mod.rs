@@ -112,7 +112,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Starts the API on `listener`; the returned server runs until stopped
-/// (Ctrl-C / SIGTERM stop it gracefully).
+/// through its handle (the binary stops it on Ctrl-C / SIGTERM).
 pub fn serve(node: Arc<Node>, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
     let state = web::Data::new(AppState { node });
     let server = HttpServer::new(move || {
@@ -123,6 +123,7 @@ pub fn serve(node: Arc<Node>, listener: TcpListener, workers: usize) -> std::io:
             .default_service(web::to(not_found))
     })
     .workers(workers.max(1))
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use cinder::consensus::ChainParams;
 use cinder::crypto::SecretKey;
 use cinder::node::{Accepted, MempoolLimits, Node};
-use cinder::types::{Address, Amount, Block, Hash, HeaderHasher, Input, Output, Signature, Transaction};
+use cinder::types::{
+    Address, Amount, Block, Hash, HeaderHasher, Input, Output, Signature, Transaction,
+};
 
 const CLIENTS: usize = 32;
 
@@ -41,7 +43,12 @@ fn solve(mut block: Block) -> Block {
 }
 
 /// A block on `parent` (hash, height, timestamp) paying `creator`.
-fn block_on(parent: (Hash, u64, u64), creator: &Address, txs: Vec<Transaction>, salt: u64) -> Block {
+fn block_on(
+    parent: (Hash, u64, u64),
+    creator: &Address,
+    txs: Vec<Transaction>,
+    salt: u64,
+) -> Block {
     let params = ChainParams::regtest();
     let height = parent.1 + 1;
     let fees = Amount::from_units(txs.iter().map(|t| t.fee.units()).sum());
@@ -74,7 +81,12 @@ struct Coin {
 }
 
 /// A signed transaction of `owner` spending `coins` to `outputs`.
-fn spend(owner: &SecretKey, coins: &[Coin], outputs: &[(Address, u64)], timestamp: u64) -> Transaction {
+fn spend(
+    owner: &SecretKey,
+    coins: &[Coin],
+    outputs: &[(Address, u64)],
+    timestamp: u64,
+) -> Transaction {
     let address = owner.address();
     let inputs = coins
         .iter()
@@ -112,7 +124,12 @@ fn spend(owner: &SecretKey, coins: &[Coin], outputs: &[(Address, u64)], timestam
 
 /// A node whose chain gives `owner` at least `wanted` mature coins of
 /// 500,000 units each. Returns the node, the coins and the tip.
-fn funded(dir: &std::path::Path, owner: &SecretKey, wanted: usize, limits: MempoolLimits) -> (Arc<Node>, Vec<Coin>, (Hash, u64, u64)) {
+fn funded(
+    dir: &std::path::Path,
+    owner: &SecretKey,
+    wanted: usize,
+    limits: MempoolLimits,
+) -> (Arc<Node>, Vec<Coin>, (Hash, u64, u64)) {
     let node = Node::open(dir, ChainParams::regtest(), limits).expect("node opens");
     let genesis = ChainParams::regtest().genesis();
     let mut tip = (genesis.hash, 0u64, genesis.timestamp);
@@ -122,7 +139,10 @@ fn funded(dir: &std::path::Path, owner: &SecretKey, wanted: usize, limits: Mempo
     let mut coinbases = Vec::new();
     for _ in 0..fanouts + 2 {
         let b = block_on(tip, &me, Vec::new(), 0);
-        assert_eq!(node.submit_block(&b).expect("coinbase block"), Accepted::Connected);
+        assert_eq!(
+            node.submit_block(&b).expect("coinbase block"),
+            Accepted::Connected
+        );
         coinbases.push(Coin {
             tx: b.transactions[0].hash,
             index: 0,
@@ -158,14 +178,27 @@ fn funded(dir: &std::path::Path, owner: &SecretKey, wanted: usize, limits: Mempo
 }
 
 /// One-input, one-output transactions paying `to`, one per coin.
-fn small_spends(owner: &SecretKey, coins: &[Coin], to: &Address, timestamp: u64) -> Vec<Transaction> {
+fn small_spends(
+    owner: &SecretKey,
+    coins: &[Coin],
+    to: &Address,
+    timestamp: u64,
+) -> Vec<Transaction> {
     let fee = Transaction::size_for(1, 1) as u64;
-    coins.iter().map(|c| spend(owner, &[*c], &[(*to, c.value - fee)], timestamp)).collect()
+    coins
+        .iter()
+        .map(|c| spend(owner, &[*c], &[(*to, c.value - fee)], timestamp))
+        .collect()
 }
 
 fn raw_recoveries_per_second(sample: &[Transaction]) -> f64 {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let pairs: Vec<(Hash, Signature)> = sample.iter().map(|t| (t.sighash(), t.inputs[0].signature)).collect();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let pairs: Vec<(Hash, Signature)> = sample
+        .iter()
+        .map(|t| (t.sighash(), t.inputs[0].signature))
+        .collect();
     let pairs = Arc::new(pairs);
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -194,8 +227,13 @@ fn serve(node: Arc<Node>) -> String {
     std::thread::spawn(move || {
         let system = actix_web::rt::System::new();
         system.block_on(async move {
-            let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-            cinder::api::serve(node, listener, workers).expect("server").await.expect("server runs");
+            let workers = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2);
+            cinder::api::serve(node, listener, workers)
+                .expect("server")
+                .await
+                .expect("server runs");
         });
     });
     std::thread::sleep(Duration::from_millis(200));
@@ -204,7 +242,10 @@ fn serve(node: Arc<Node>) -> String {
 
 /// Runs `per_client` requests on each of 32 keep-alive clients; `make`
 /// builds request `i` of client `c`. Returns (successes, seconds).
-fn load(per_client: usize, request: impl Fn(&reqwest::blocking::Client, usize, usize) -> bool + Send + Sync + 'static) -> (usize, f64) {
+fn load(
+    per_client: usize,
+    request: impl Fn(&reqwest::blocking::Client, usize, usize) -> bool + Send + Sync + 'static,
+) -> (usize, f64) {
     let request = Arc::new(request);
     let ok = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
@@ -239,7 +280,12 @@ fn main() {
 
     // 1 + 2: connect blocks of 1,000 one-input transactions.
     let blocks_n = 5;
-    let (node, coins, mut tip) = funded(&tmp.path().join("connect"), &owner, blocks_n * 1000, MempoolLimits::default());
+    let (node, coins, mut tip) = funded(
+        &tmp.path().join("connect"),
+        &owner,
+        blocks_n * 1000,
+        MempoolLimits::default(),
+    );
     let txs = small_spends(&owner, &coins[..blocks_n * 1000], &payee, tip.2);
     let raw = raw_recoveries_per_second(&txs);
     let mut blocks = Vec::new();
@@ -250,7 +296,10 @@ fn main() {
     }
     let start = Instant::now();
     for b in &blocks {
-        assert_eq!(node.submit_block(b).expect("block connects"), Accepted::Connected);
+        assert_eq!(
+            node.submit_block(b).expect("block connects"),
+            Accepted::Connected
+        );
     }
     let secs = start.elapsed().as_secs_f64();
     println!("signature recoveries, all cores (raw limit): {raw:>10.0} /s");
@@ -266,19 +315,35 @@ fn main() {
     let url = serve(node.clone());
     let target = format!("{url}/blocks/last/");
     let (ok, secs) = load(500, move |client, _, _| {
-        client.get(&target).send().map(|r| r.status().is_success() && r.bytes().is_ok()).unwrap_or(false)
+        client
+            .get(&target)
+            .send()
+            .map(|r| r.status().is_success() && r.bytes().is_ok())
+            .unwrap_or(false)
     });
-    println!("GET /blocks/last/, {CLIENTS} keep-alive clients:  {:>10.0} req/s ({ok} in {secs:.2} s)", ok as f64 / secs);
+    println!(
+        "GET /blocks/last/, {CLIENTS} keep-alive clients:  {:>10.0} req/s ({ok} in {secs:.2} s)",
+        ok as f64 / secs
+    );
 
     // 4: POST /transactions/ with 32 keep-alive clients, distinct valid txs.
     let per_client = 150;
-    let (node2, coins2, tip2) = funded(&tmp.path().join("intake"), &owner, CLIENTS * per_client, MempoolLimits::default());
+    let (node2, coins2, tip2) = funded(
+        &tmp.path().join("intake"),
+        &owner,
+        CLIENTS * per_client,
+        MempoolLimits::default(),
+    );
     let bodies: Vec<String> = small_spends(&owner, &coins2[..CLIENTS * per_client], &payee, tip2.2)
         .iter()
         .map(|t| serde_json::to_string(t).expect("JSON"))
         .collect();
     let raw2 = raw_recoveries_per_second(
-        &bodies.iter().take(2000).map(|b| serde_json::from_str(b).expect("tx")).collect::<Vec<Transaction>>(),
+        &bodies
+            .iter()
+            .take(2000)
+            .map(|b| serde_json::from_str(b).expect("tx"))
+            .collect::<Vec<Transaction>>(),
     );
     let bodies = Arc::new(bodies);
     let url2 = serve(node2.clone());
@@ -295,10 +360,18 @@ fn main() {
     assert_eq!(ok, CLIENTS * per_client, "every transaction accepted");
     assert_eq!(node2.mempool_size(), ok);
     println!("signature recoveries, all cores (raw limit): {raw2:>10.0} /s");
-    println!("POST /transactions/, {CLIENTS} keep-alive clients: {:>10.0} accepted tx/s ({ok} in {secs:.2} s)", ok as f64 / secs);
+    println!(
+        "POST /transactions/, {CLIENTS} keep-alive clients: {:>10.0} accepted tx/s ({ok} in {secs:.2} s)",
+        ok as f64 / secs
+    );
 
     // 5: reorganise 100 blocks of 100 transactions each.
-    let (node3, coins3, fork) = funded(&tmp.path().join("reorg"), &owner, 100 * 100, MempoolLimits::default());
+    let (node3, coins3, fork) = funded(
+        &tmp.path().join("reorg"),
+        &owner,
+        100 * 100,
+        MempoolLimits::default(),
+    );
     let spends = small_spends(&owner, &coins3[..100 * 100], &payee, fork.2);
     let mut a_tip = fork;
     for chunk in spends.chunks(100) {
@@ -317,10 +390,16 @@ fn main() {
     b_blocks.push(block_on(b_tip, &key(9).address(), Vec::new(), 1));
     let last = b_blocks.pop().expect("last block");
     for b in &b_blocks {
-        assert_eq!(node3.submit_block(b).expect("side block"), Accepted::SideChain);
+        assert_eq!(
+            node3.submit_block(b).expect("side block"),
+            Accepted::SideChain
+        );
     }
     let start = Instant::now();
-    assert_eq!(node3.submit_block(&last).expect("reorganisation"), Accepted::Reorganized);
+    assert_eq!(
+        node3.submit_block(&last).expect("reorganisation"),
+        Accepted::Reorganized
+    );
     let secs = start.elapsed().as_secs_f64();
     println!("reorganise 100 blocks of 100 txs (disconnect 100, connect 101): {secs:.2} s");
 }

@@ -1,1 +1,594 @@
-//! Helpers for Cinder's multi-process end-to-end tests.
+//! A harness for Cinder's multi-process end-to-end tests: the real
+//! `full-node` and `wallet` binaries run as child processes and are spoken
+//! to over real HTTP and real command lines.
+//!
+//! - [`full_node_bin`] and [`wallet_bin`] find the built binaries beside the
+//!   test executable (`target/<profile>/`), building them once when missing
+//!   (or always when `CINDER_E2E_REBUILD=1`: `cargo test -p testing` alone
+//!   does not rebuild other packages' binaries).
+//! - [`NodeProcess`] is a running `full-node` on port 0 in a temporary
+//!   directory; it is killed when dropped, also when a test panics.
+//! - [`get`], [`post`], [`mine_block`] and [`post_vector_chain`] talk to a node.
+//! - [`run_wallet`] and [`run_full_node_to_exit`] run a command to its end,
+//!   with a deadline after which it is killed.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use cinder::types::{Address, Block, HeaderHasher};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Blocks 0..=4 of a regtest chain; every coin belongs to [`VECTOR_KEYS`].
+pub const VECTORS_CHAIN: &str = include_str!("../../docs/vectors/chain_regtest.json");
+/// The keys of the "abandon … about" mnemonic: receive 0..=2, change 0.
+pub const VECTOR_KEYS: &str = include_str!("../../docs/vectors/keys.json");
+
+/// How long a node may take to print its `listening on` line.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a command run to its end may take before it is killed.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a node may take to stop after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The password of every keystore the tests write.
+pub const WALLET_PASSWORD: &str = "e2e test password";
+
+// ---------------------------------------------------------------------------
+// Binaries
+
+/// `target/<profile>/`: the test executable runs from `target/<profile>/deps/`.
+pub fn target_profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("path of the test executable");
+    let deps = exe.parent().expect("the test executable has a directory");
+    if deps.file_name().is_some_and(|n| n == "deps") {
+        return deps
+            .parent()
+            .expect("target/<profile>/deps has a parent")
+            .to_path_buf();
+    }
+    // Not run by cargo from target/<profile>/deps: fall back on the target dir.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        });
+    target.join("debug")
+}
+
+/// The path of binary `bin` of package `package`, built once when missing.
+fn locate_or_build(package: &str, bin: &str) -> PathBuf {
+    let profile_dir = target_profile_dir();
+    let path = profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    let rebuild = std::env::var("CINDER_E2E_REBUILD").is_ok_and(|v| v == "1");
+    if path.is_file() && !rebuild {
+        return path;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(&cargo);
+    command
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args(["build", "-p", package, "--bin", bin]);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        command.arg("--release");
+    }
+    // Build where the tests look (CARGO_TARGET_DIR, or this executable's
+    // target directory), whatever the environment of the nested cargo says.
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| profile_dir.parent().map(Path::to_path_buf));
+    if let Some(dir) = target_dir {
+        command.arg("--target-dir").arg(dir);
+    }
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {cargo:?} to build {bin}: {e}"));
+    assert!(status.success(), "building {bin} failed: {status}");
+    assert!(
+        path.is_file(),
+        "{bin} was built but is not at {}",
+        path.display()
+    );
+    path
+}
+
+/// The `full-node` binary (package `cinder`).
+pub fn full_node_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| locate_or_build("cinder", "full-node"))
+}
+
+/// The `wallet` binary (package `wallet`).
+pub fn wallet_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| locate_or_build("wallet", "wallet"))
+}
+
+// ---------------------------------------------------------------------------
+// Child processes
+
+/// A child that is killed and reaped when dropped, unless taken back.
+struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("the child is still held")
+    }
+
+    /// Waits until `deadline`; `None` when it is still running then.
+    fn wait_until(&mut self, deadline: Instant) -> Option<ExitStatus> {
+        loop {
+            match self.child().try_wait() {
+                Ok(Some(status)) => {
+                    self.0 = None;
+                    return Some(status);
+                }
+                Ok(None) if Instant::now() >= deadline => return None,
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => panic!("waiting for a child process: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Reads all of `reader` on a thread of its own.
+fn read_all_in_background(
+    mut reader: impl Read + Send + 'static,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = reader.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// A command run to its end.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    /// The exit code (`None` when killed by a signal).
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Panics with the whole output unless the command succeeded.
+    pub fn expect_success(&self, what: &str) -> &Self {
+        assert!(self.status.success(), "{what} failed: {self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `command` with `stdin` to its end; killed (and the test failed)
+/// past `timeout`.
+pub fn run_to_end(mut command: Command, stdin: Option<&str>, timeout: Duration) -> Finished {
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let mut guard = KillOnDrop(Some(child));
+    let stdout = read_all_in_background(guard.child().stdout.take().expect("piped stdout"));
+    let stderr = read_all_in_background(guard.child().stderr.take().expect("piped stderr"));
+    if let Some(text) = stdin {
+        let mut pipe = guard.child().stdin.take().expect("piped stdin");
+        // A command that exits without reading its input closes the pipe:
+        // what it did is then judged from its output, not from this write.
+        let _ = pipe.write_all(text.as_bytes());
+    }
+    let status = guard.wait_until(Instant::now() + timeout);
+    let Some(status) = status else {
+        drop(guard); // kills it, so the readers see the end of the pipes
+        panic!(
+            "{command:?} still running after {timeout:?}; killed. stdout: {} stderr: {}",
+            stdout.join().unwrap_or_default(),
+            stderr.join().unwrap_or_default()
+        );
+    };
+    Finished {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+/// Runs `full-node` with exactly `args` (give `-d` and `-p` yourself) to
+/// its end: for starts that must fail.
+pub fn run_full_node_to_exit(args: &[&str]) -> Finished {
+    let mut command = Command::new(full_node_bin());
+    command.args(args);
+    run_to_end(command, None, RUN_TIMEOUT)
+}
+
+/// Runs `wallet` with `args`, `stdin` and extra `env`, always with a cheap
+/// keystore KDF and `CINDER_WALLET_PASSWORD` set (`env` may override them).
+pub fn run_wallet(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Finished {
+    let mut command = Command::new(wallet_bin());
+    command
+        .args(args)
+        .env("CINDER_WALLET_KDF_MEMORY_KIB", "256")
+        .env("CINDER_WALLET_KDF_ITERATIONS", "1")
+        .env("CINDER_WALLET_PASSWORD", WALLET_PASSWORD);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    run_to_end(command, stdin, RUN_TIMEOUT)
+}
+
+// ---------------------------------------------------------------------------
+// Nodes
+
+/// A running `full-node` child process on `-d <root>/data -p 0`, its stderr
+/// kept in `<root>/full-node-<n>.stderr`. Killed when dropped.
+pub struct NodeProcess {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The first line the node wrote on stdout.
+    pub first_line: String,
+    /// The node's data directory (`-d`).
+    pub data_dir: PathBuf,
+    /// Where the node's stderr goes.
+    pub stderr_path: PathBuf,
+    root: Option<TempDir>,
+    child: KillOnDrop,
+}
+
+static STARTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl NodeProcess {
+    /// A node in a fresh temporary directory, with `args` after `-d DIR -p 0`.
+    pub fn start(args: &[&str]) -> NodeProcess {
+        Self::start_in(tempfile::tempdir().expect("temporary directory"), args)
+    }
+
+    /// A node on `root/data` (a restart when a node ran there before).
+    pub fn start_in(root: TempDir, args: &[&str]) -> NodeProcess {
+        match Self::try_start_in(root, args) {
+            Ok(node) => node,
+            Err(failed) => panic!("full-node did not start: {failed}"),
+        }
+    }
+
+    /// A node on `root/data`; when it exits (or stays silent past
+    /// [`START_TIMEOUT`]) instead of printing its URL, how it ended.
+    pub fn try_start_in(root: TempDir, args: &[&str]) -> Result<NodeProcess, Finished> {
+        let data_dir = Self::data_dir_of(root.path());
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stderr_path = root.path().join(format!("full-node-{n}.stderr"));
+        let stderr_file = File::create(&stderr_path).expect("node stderr file");
+        let mut command = Command::new(full_node_bin());
+        command
+            .arg("-d")
+            .arg(&data_dir)
+            .args(["-p", "0"])
+            .args(args)
+            .env("NO_COLOR", "1") // plain log lines in the stderr file
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr_file);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+        let mut child = KillOnDrop(Some(child));
+        let stdout = child.child().stdout.take().expect("piped stdout");
+        // The first line goes through the channel; the rest is drained so
+        // the node never blocks on, or fails writing to, a full pipe.
+        let (lines, first) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = lines.send(line);
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let line = first.recv_timeout(START_TIMEOUT).unwrap_or_default();
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        match line.strip_prefix("listening on ") {
+            Some(url) if url.starts_with("http://") => Ok(NodeProcess {
+                url: url.to_string(),
+                first_line: line,
+                data_dir,
+                stderr_path,
+                root: Some(root),
+                child,
+            }),
+            _ => {
+                // Exited, or wrote something else, or nothing in time.
+                let status = child.wait_until(Instant::now() + Duration::from_secs(5));
+                drop(child);
+                let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                match status {
+                    Some(status) => Err(Finished {
+                        status,
+                        stdout: line,
+                        stderr,
+                    }),
+                    None => panic!(
+                        "full-node wrote {line:?} instead of `listening on http://…` within {START_TIMEOUT:?}; killed. stderr:\n{stderr}"
+                    ),
+                }
+            }
+        }
+    }
+
+    /// The data directory of a node started in `root`.
+    pub fn data_dir_of(root: &Path) -> PathBuf {
+        root.join("data")
+    }
+
+    /// `root` of this node (holding `data/` and the stderr files).
+    pub fn root(&self) -> &Path {
+        self.root.as_ref().expect("root held until stop").path()
+    }
+
+    /// The node's stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// The node's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.0.as_ref().map_or(0, Child::id)
+    }
+
+    /// Stops the node with SIGTERM (killed if still running after 30 s) and
+    /// gives back its directory for a restart, with how it exited.
+    ///
+    /// The node installs its SIGTERM handler only when its HTTP server
+    /// first runs, just after it printed its URL; a signal in between kills
+    /// it outright (see `sigterm_right_after_the_url_line_stops_cleanly`).
+    /// One answered request first shows the server runs.
+    pub fn stop(mut self) -> (TempDir, ExitStatus) {
+        let _ = client().get(format!("{}/health/", self.url)).send();
+        let pid = self.pid().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(sent, "kill -TERM {pid} failed");
+        let status = self
+            .child
+            .wait_until(Instant::now() + STOP_TIMEOUT)
+            .unwrap_or_else(|| {
+                panic!(
+                    "full-node {pid} still running {STOP_TIMEOUT:?} after SIGTERM; stderr:\n{}",
+                    self.stderr()
+                )
+            });
+        let root = self.root.take().expect("root held until stop");
+        (root, status)
+    }
+
+    /// Sends SIGTERM at once, without [`stop`](Self::stop)'s request
+    /// first, and waits for the exit.
+    pub fn terminate_now(mut self) -> ExitStatus {
+        let pid = self.pid().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(sent, "kill -TERM {pid} failed");
+        self.child
+            .wait_until(Instant::now() + STOP_TIMEOUT)
+            .unwrap_or_else(|| panic!("full-node {pid} still running after SIGTERM"))
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let running = self.child.0.is_some();
+        if let Some(mut child) = self.child.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if running && std::thread::panicking() {
+            let stderr = self.stderr();
+            let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
+            eprintln!("--- stderr of full-node at {} (last lines) ---", self.url);
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// HTTP
+
+fn client() -> &'static reqwest::blocking::Client {
+    static CLIENT: OnceLock<reqwest::blocking::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("HTTP client")
+    })
+}
+
+fn answer(what: &str, response: reqwest::blocking::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response
+        .text()
+        .unwrap_or_else(|e| panic!("{what}: body: {e}"));
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{what}: answered {status}, not JSON ({e}): {text}"));
+    (status, value)
+}
+
+/// `GET {url}{path}`: status and JSON body.
+pub fn get(url: &str, path: &str) -> (u16, Value) {
+    let what = format!("GET {url}{path}");
+    let response = client()
+        .get(format!("{url}{path}"))
+        .send()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    answer(&what, response)
+}
+
+/// `GET {url}{path}`, which must answer 200.
+pub fn get_ok(url: &str, path: &str) -> Value {
+    let (status, body) = get(url, path);
+    assert_eq!(status, 200, "GET {url}{path}: {body}");
+    body
+}
+
+/// `POST {url}{path}` with a JSON body: status and JSON body.
+pub fn post(url: &str, path: &str, body: &str) -> (u16, Value) {
+    let what = format!("POST {url}{path}");
+    let response = client()
+        .post(format!("{url}{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    answer(&what, response)
+}
+
+/// Posts a block, which must be connected to the active chain.
+pub fn post_block(url: &str, block: &Block) -> Value {
+    let (status, body) = post(
+        url,
+        "/blocks/",
+        &serde_json::to_string(block).expect("block JSON"),
+    );
+    assert_eq!(status, 200, "block {} refused: {body}", block.height);
+    assert_eq!(
+        body["status"], "connected",
+        "block {}: {body}",
+        block.height
+    );
+    body
+}
+
+/// Finds a nonce meeting the block's target (regtest: a few tries).
+pub fn solve(mut block: Block) -> Block {
+    let hasher = HeaderHasher::new(&block.header());
+    for nonce in 0..=u64::MAX {
+        let hash = hasher.hash(nonce);
+        if hash.meets(&block.target) {
+            block.nonce = nonce;
+            block.hash = hash;
+            return block;
+        }
+    }
+    panic!("no nonce meets target {}", block.target)
+}
+
+/// Mines the node's template paying `address`, posts it; the block connected.
+pub fn mine_block(url: &str, address: &Address) -> Block {
+    let template = get_ok(url, &format!("/mining/template/?address={address}"));
+    let block: Block = serde_json::from_value(template).expect("the template is a block");
+    let block = solve(block);
+    post_block(url, &block);
+    block
+}
+
+/// The blocks of [`VECTORS_CHAIN`], genesis first.
+pub fn vector_blocks() -> Vec<Block> {
+    let chain: Value = serde_json::from_str(VECTORS_CHAIN).expect("vector chain JSON");
+    serde_json::from_value(chain["blocks"].clone()).expect("vector blocks")
+}
+
+/// Posts blocks 1..=4 of the vector chain; the node's tip is then height 4.
+pub fn post_vector_chain(url: &str) {
+    for block in vector_blocks().iter().skip(1) {
+        post_block(url, block);
+    }
+}
+
+/// The addresses of [`VECTOR_KEYS`]: receive 0, 1, 2, then change 0.
+pub fn vector_addresses() -> Vec<Address> {
+    let keys: Value = serde_json::from_str(VECTOR_KEYS).expect("keys JSON");
+    keys["keys"]
+        .as_array()
+        .expect("keys array")
+        .iter()
+        .map(|k| {
+            k["address"]
+                .as_str()
+                .expect("address")
+                .parse()
+                .expect("vector address")
+        })
+        .collect()
+}
+
+/// The well-known mnemonic of [`VECTOR_KEYS`].
+pub fn vector_mnemonic() -> String {
+    let keys: Value = serde_json::from_str(VECTOR_KEYS).expect("keys JSON");
+    keys["mnemonic"].as_str().expect("mnemonic").to_string()
+}
+
+/// An address nobody in the tests holds a key of, distinct per `n`.
+pub fn stranger(n: u8) -> Address {
+    let key = cinder::crypto::SecretKey::from_bytes(&[n.max(1); 32]).expect("valid key");
+    key.address()
+}
+
+/// An exact JSON amount (a number, possibly negative, at most 8 decimals)
+/// in base units.
+pub fn units(value: &Value) -> i64 {
+    let text = match value {
+        Value::Number(n) => n.to_string(),
+        other => panic!("not an amount: {other}"),
+    };
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.as_str()),
+    };
+    let amount = cinder::types::Amount::parse(digits)
+        .unwrap_or_else(|e| panic!("not an amount: {text}: {e}"));
+    let units = i64::try_from(amount.units()).expect("amount fits i64");
+    if negative { -units } else { units }
+}
+
+/// Polls `check` every 100 ms until it gives a value; panics with `what`
+/// after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

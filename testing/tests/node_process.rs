@@ -1,0 +1,163 @@
+//! The real `full-node` binary as a child process: its first line, its
+//! data directory lock, its refusals at start, restarts and its miner.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use testing::{
+    NodeProcess, get, get_ok, post_vector_chain, run_full_node_to_exit, stranger, units, wait_for,
+};
+
+/// The names of the files in `dir`.
+fn file_names(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| {
+            entry
+                .expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn first_stdout_line_is_the_url() {
+    let node = NodeProcess::start(&[]);
+    let port = node
+        .first_line
+        .strip_prefix("listening on http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("first line: {:?}", node.first_line));
+    let port: u16 = port
+        .parse()
+        .unwrap_or_else(|e| panic!("port of {:?}: {e}", node.first_line));
+    assert_ne!(port, 0, "-p 0 must print the port actually bound");
+    assert_eq!(node.first_line, format!("listening on {}", node.url));
+    // The URL works.
+    let health = get_ok(&node.url, "/health/");
+    assert_eq!(health["status"], "ok", "{health}");
+    let chain = get_ok(&node.url, "/blockchain/");
+    assert_eq!(chain["name"], "regtest", "{chain}");
+    assert_eq!(chain["height"], 0, "{chain}");
+}
+
+#[test]
+fn second_node_on_the_same_directory_is_refused() {
+    let first = NodeProcess::start(&[]);
+    post_vector_chain(&first.url);
+    let chain = get_ok(&first.url, "/blockchain/");
+    let before = file_names(&first.data_dir);
+    let data_dir = first.data_dir.to_str().expect("UTF-8 temporary path");
+
+    let second = run_full_node_to_exit(&["-d", data_dir, "-p", "0"]);
+    assert_eq!(second.code(), Some(1), "{second}");
+    assert!(second.stdout.is_empty(), "it must not listen: {second}");
+    let message = second.stderr.trim();
+    assert!(
+        message.contains("another full-node is already running") && message.contains(data_dir),
+        "the error must name the directory and the other node: {second}"
+    );
+    assert_eq!(message.lines().count(), 1, "one line: {second}");
+
+    // Nothing in the directory was touched; the first node goes on as before.
+    assert_eq!(file_names(&first.data_dir), before);
+    assert_eq!(get_ok(&first.url, "/blockchain/"), chain);
+}
+
+#[test]
+fn mine_without_reward_address_exits_1_before_creating_anything() {
+    let root = tempfile::tempdir().expect("temporary directory");
+    let data_dir = NodeProcess::data_dir_of(root.path());
+    let data = data_dir.to_str().expect("UTF-8 temporary path");
+    let run = run_full_node_to_exit(&["-d", data, "-p", "0", "--mine"]);
+    assert_eq!(run.code(), Some(1), "{run}");
+    assert!(run.stdout.is_empty(), "{run}");
+    assert!(
+        run.stderr.contains("--mine needs --reward-address"),
+        "a clear message: {run}"
+    );
+    assert!(!data_dir.exists(), "the data directory must not be created");
+}
+
+#[test]
+fn restart_on_the_same_directory_keeps_the_chain() {
+    let node = NodeProcess::start(&[]);
+    post_vector_chain(&node.url);
+    let chain = get_ok(&node.url, "/blockchain/");
+    assert_eq!(chain["height"], 4, "{chain}");
+    let tip = get_ok(&node.url, "/blocks/last/");
+
+    let (root, status) = node.stop();
+    assert!(
+        status.success(),
+        "SIGTERM must stop the node cleanly: {status}"
+    );
+
+    let node = NodeProcess::start_in(root, &[]);
+    assert_eq!(get_ok(&node.url, "/blockchain/"), chain);
+    assert_eq!(get_ok(&node.url, "/blocks/last/"), tip);
+}
+
+#[test]
+fn other_chain_on_a_regtest_directory_is_refused_naming_both() {
+    let node = NodeProcess::start(&[]);
+    let data_dir = node.data_dir.clone();
+    let (_root, status) = node.stop();
+    assert!(status.success(), "{status}");
+
+    let data = data_dir.to_str().expect("UTF-8 temporary path");
+    let run = run_full_node_to_exit(&["-d", data, "-p", "0", "--chain", "test_blockchain"]);
+    assert_eq!(run.code(), Some(1), "{run}");
+    assert!(run.stdout.is_empty(), "{run}");
+    assert!(
+        run.stderr
+            .contains("holds the regtest chain, not test_blockchain"),
+        "the error must name the chain found and the one asked: {run}"
+    );
+}
+
+#[test]
+fn mining_node_pays_the_reward_address() {
+    let reward = stranger(7);
+    let reward_text = reward.to_checksummed();
+    let node = NodeProcess::start(&[
+        "--mine",
+        "--reward-address",
+        &reward_text,
+        "--mine-interval",
+        "0",
+    ]);
+    let height = wait_for(
+        "the miner to reach height 3",
+        Duration::from_secs(60),
+        || {
+            let chain = get_ok(&node.url, "/blockchain/");
+            let height = chain["height"].as_u64().expect("height");
+            (height > 2).then_some(height)
+        },
+    );
+    assert!(height > 2);
+    let block = get_ok(&node.url, "/blocks/1/full/");
+    assert_eq!(
+        block["transactions"][0]["outputs"][0]["address"],
+        reward.to_string(),
+        "{block}"
+    );
+    let (status, info) = get(&node.url, &format!("/addresses/{reward}/"));
+    assert_eq!(status, 200, "{info}");
+    assert!(units(&info["balance"]) > 0, "{info}");
+}
+
+/// `full-node` listens for SIGTERM before it prints `listening on …`, so a
+/// supervisor that starts a node and stops it at once gets a clean stop
+/// (exit 0), not death by the signal's default action.
+#[test]
+fn sigterm_right_after_the_url_line_stops_cleanly() {
+    for _ in 0..5 {
+        let node = NodeProcess::start(&[]);
+        let status = node.terminate_now();
+        assert!(status.success(), "{status}");
+    }
+}

@@ -1,0 +1,79 @@
+//! The real `wallet` binary's command line, without a node. (Building this
+//! test also makes `cargo test --workspace` build the binary that the
+//! end-to-end tests in `testing/` run.)
+
+use std::process::{Command, Stdio};
+
+fn wallet() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wallet"));
+    c.env_remove("CINDER_WALLET_PASSWORD").stdin(Stdio::null());
+    c
+}
+
+#[test]
+fn help_lists_every_command() {
+    let out = wallet().arg("--help").output().expect("wallet runs");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for command in ["new", "restore", "address", "balance", "history", "send"] {
+        assert!(text.contains(command), "{command} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn no_password_without_a_terminal_is_one_clear_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("w.json");
+    let out = wallet()
+        .args(["-w", file.to_str().expect("utf-8 path"), "new"])
+        .output()
+        .expect("wallet runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.to_lowercase().contains("password"), "{err}");
+    assert!(!file.exists(), "nothing written without a password");
+}
+
+#[test]
+fn bad_amount_is_refused_before_anything_else() {
+    let out = wallet()
+        .args([
+            "send",
+            "--to",
+            "0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79",
+            "--amount",
+            "1.123456789",
+            "--node",
+            "http://127.0.0.1:1",
+        ])
+        .env("CINDER_WALLET_PASSWORD", "x")
+        .args(["-w", "/nonexistent/w.json"])
+        .output()
+        .expect("wallet runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("more than 8 decimals"), "{err}");
+}
+
+#[test]
+fn wrong_checksum_is_refused() {
+    let out = wallet()
+        .args([
+            "send",
+            "--to",
+            "0x3A2d4145a4F098523b3e8127f1da87cfC55B8E7a",
+            "--amount",
+            "1",
+            "--node",
+            "http://127.0.0.1:1",
+        ])
+        .env("CINDER_WALLET_PASSWORD", "x")
+        .args(["-w", "/nonexistent/w.json"])
+        .output()
+        .expect("wallet runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("wrong checksum"), "{err}");
+}
