@@ -96,6 +96,11 @@ impl Mempool {
         }
     }
 
+    /// The arrival number the next transaction gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -85,6 +85,16 @@ impl From<BlockError> for Rejected {
     }
 }
 
+/// Which mempool policy applies on admission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Policy {
+    /// A new transaction: the minimum relay fee applies (API.md §4).
+    Relay,
+    /// A transaction of a disconnected block: it returns when still valid
+    /// (PROTOCOL.md §7), whatever fee it paid.
+    Returning,
+}
+
 /// Why a transaction was refused (API.md §4).
 #[derive(Debug, thiserror::Error)]
 pub enum TxRejected {
@@ -216,22 +226,16 @@ impl Node {
         let rows = self.store().load_mempool()?;
         let (mut kept, mut dropped) = (0, 0);
         let mut gone = Vec::new();
-        for (seq, json) in rows {
+        for (seq, hash, json) in rows {
             let accepted = match serde_json::from_str::<Transaction>(&json) {
-                Ok(tx) => {
-                    let hash = tx.hash;
-                    let r = self.accept_transaction(tx, Some(seq));
-                    if r.is_err() {
-                        gone.push(hash);
-                    }
-                    r.is_ok()
-                }
+                Ok(tx) => self.accept_transaction(tx, Some(seq)).is_ok(),
                 Err(_) => false,
             };
             if accepted {
                 kept += 1;
             } else {
                 dropped += 1;
+                gone.push(hash);
             }
         }
         if !gone.is_empty() {
@@ -352,7 +356,8 @@ impl Node {
         let sighash = check_context_free(&tx)?; // steps 1–9
         // already_known comes after step 9: a cheap look before the slow step 15.
         let hash = tx.hash;
-        if self.pool().contains(&hash)
+        let in_pool = self.pool().contains(&hash);
+        if in_pool
             || self
                 .reads
                 .with(|conn| state::transaction_location(conn, &hash))?
@@ -364,6 +369,33 @@ impl Node {
         let signatures = check_signatures(&tx, &sighash);
         let mut store = self.store();
         let mut pool = self.pool();
+        let admitted = self.admit(
+            &mut store,
+            &mut pool,
+            tx,
+            signatures,
+            reload_seq,
+            Policy::Relay,
+        )?;
+        drop(pool);
+        drop(store);
+        self.bump();
+        Ok(admitted)
+    }
+
+    /// The part of intake that needs the chain and the pool, both locked:
+    /// `already_known`, steps 10–14, the step 15 result, the relay fee (for
+    /// [`Policy::Relay`]), the bound; then the pool and its table change
+    /// together (the table first, so a failed write changes nothing).
+    fn admit(
+        &self,
+        store: &mut ChainStore,
+        pool: &mut Mempool,
+        tx: Transaction,
+        signatures: Result<(), RuleError>,
+        reload_seq: Option<u64>,
+        policy: Policy,
+    ) -> Result<Arc<Transaction>, TxRejected> {
         if pool.contains(&tx.hash)
             || state::transaction_location(store.connection(), &tx.hash)?.is_some()
         {
@@ -371,7 +403,7 @@ impl Node {
         }
         let tip = store.tip()?;
         {
-            let view = PoolView::new(store.connection(), &pool);
+            let view = PoolView::new(store.connection(), pool);
             let inputs = check_inputs(&tx, &view, tip.height + 1, self.params.coinbase_maturity); // 10–13
             if let Some(e) = view.db_error.take() {
                 return Err(StoreError::from(e).into());
@@ -381,40 +413,25 @@ impl Node {
         check_timestamp(&tx, self.now())?; // 14
         signatures?; // 15
         let size = tx.size();
-        if tx.fee.units() < size as u64 {
+        if policy == Policy::Relay && tx.fee.units() < size as u64 {
             return Err(RuleError::FeeTooLow {
                 paid_units: tx.fee.units(),
                 size,
             }
             .into());
         }
+        // Everything to evict, descendants included.
         let evict = pool.make_room(&tx, size).ok_or(RuleError::MempoolFull)?;
-        let tx = Arc::new(tx);
-        let seq = match reload_seq {
-            Some(seq) => {
-                pool.insert_with_seq(tx.clone(), seq);
-                seq
-            }
-            None => pool.insert(tx.clone()),
-        };
-        let mut removed = Vec::new();
+        let seq = reload_seq.unwrap_or_else(|| pool.next_seq());
+        if reload_seq.is_none() || !evict.is_empty() {
+            let add = reload_seq.is_none().then_some((seq, &tx));
+            store.persist_mempool(&evict, add)?;
+        }
         for h in &evict {
-            removed.extend(pool.remove_with_descendants(h));
+            pool.remove_with_descendants(h);
         }
-        if reload_seq.is_none() || !removed.is_empty() {
-            let add = if reload_seq.is_none() {
-                Some((seq, &*tx))
-            } else {
-                None
-            };
-            if let Err(e) = store.persist_mempool(&removed, add) {
-                pool.remove(&tx.hash);
-                return Err(e.into());
-            }
-        }
-        drop(pool);
-        drop(store);
-        self.bump();
+        let tx = Arc::new(tx);
+        pool.insert_with_seq(tx.clone(), seq);
         Ok(tx)
     }
 
@@ -532,6 +549,13 @@ impl Node {
         if store.record(&block.hash)?.is_some() {
             return Err(RuleError::AlreadyKnown.into());
         }
+        // The parent may have been marked invalid while the lock was free.
+        if store
+            .record(&block.prev_hash)?
+            .is_some_and(|p| p.status == BlockStatus::Invalid)
+        {
+            return Err(RuleError::InvalidParent.into());
+        }
         let tip = store.tip()?;
         if block.prev_hash != tip.hash {
             // A side branch (PROTOCOL.md §7): stored with its work; the node
@@ -544,7 +568,11 @@ impl Node {
         }
         match store.connect_block(block, &signatures) {
             Ok(()) => {
-                self.remove_confirmed(&mut store, block)?;
+                // The block is committed: the pool's bookkeeping must not
+                // keep the tip from moving.
+                if let Err(e) = self.remove_confirmed(&mut store, block) {
+                    tracing::error!("mempool after block {}: {e}", block.hash);
+                }
                 self.refresh_snapshot(&store)?;
                 drop(store);
                 self.bump();
@@ -597,13 +625,13 @@ impl Node {
                 Err(ReorgError::Store(e)) => return Err(e.into()),
             }
         }
-        let moved = !disconnected.is_empty() || store.tip()?.hash != self.snapshot().info.best_hash;
+        let moved = store.tip()?.hash != self.snapshot().info.best_hash;
         if moved {
+            if let Err(e) = self.readmit_after_reorg(&mut store, disconnected) {
+                tracing::error!("mempool after reorganisation: {e}");
+            }
             self.refresh_snapshot(&store)?;
-        }
-        drop(store);
-        if moved {
-            self.readmit_after_reorg(disconnected)?;
+            drop(store);
             self.bump();
         }
         match first_error {
@@ -612,40 +640,43 @@ impl Node {
         }
     }
 
-    /// After a reorganisation: transactions of disconnected blocks return
-    /// to the pool when still valid, and pool transactions that no longer
+    /// After a reorganisation, with the chain still locked (so no template
+    /// pairs the new tip with the old pool): transactions of disconnected
+    /// blocks return when still valid, and pool transactions that no longer
     /// validate (conflicts with the new chain) leave with their descendants.
-    fn readmit_after_reorg(&self, disconnected: Vec<Block>) -> Result<(), StoreError> {
-        let old_pool: Vec<Arc<Transaction>> = {
-            let mut pool = self.pool();
-            let all: Vec<Arc<Transaction>> =
-                pool.in_arrival_order().map(|e| e.tx.clone()).collect();
-            for tx in &all {
-                pool.remove(&tx.hash);
-            }
-            all
-        };
+    fn readmit_after_reorg(
+        &self,
+        store: &mut ChainStore,
+        disconnected: Vec<Block>,
+    ) -> Result<(), StoreError> {
+        let mut pool = self.pool();
+        let old_pool: Vec<Arc<Transaction>> =
+            pool.in_arrival_order().map(|e| e.tx.clone()).collect();
         let hashes: Vec<Hash> = old_pool.iter().map(|t| t.hash).collect();
-        self.store().persist_mempool(&hashes, None)?;
-        // Oldest blocks first, so that parents come before children.
+        store.persist_mempool(&hashes, None)?;
+        for h in &hashes {
+            pool.remove(h);
+        }
+        // Oldest blocks first, so that parents come before children; then
+        // the old pool in arrival order.
         let returning = disconnected
             .into_iter()
             .rev()
-            .flat_map(|b| b.transactions.into_iter().skip(1));
-        let mut back = 0usize;
-        for tx in returning {
-            if self.accept_transaction(tx, None).is_ok() {
-                back += 1;
+            .flat_map(|b| b.transactions.into_iter().skip(1))
+            .map(|t| (t, Policy::Returning));
+        let kept = old_pool.into_iter().map(|t| ((*t).clone(), Policy::Relay));
+        let (mut admitted, mut dropped) = (0usize, 0usize);
+        for (tx, policy) in returning.chain(kept) {
+            let signatures =
+                check_context_free(&tx).and_then(|sighash| check_signatures(&tx, &sighash));
+            match self.admit(store, &mut pool, tx, signatures, None, policy) {
+                Ok(_) => admitted += 1,
+                Err(TxRejected::Rule(RuleError::AlreadyKnown)) => {}
+                Err(TxRejected::Rule(_)) => dropped += 1,
+                Err(TxRejected::Store(e)) => return Err(e),
             }
         }
-        let mut dropped = 0usize;
-        for tx in old_pool {
-            match self.accept_transaction((*tx).clone(), None) {
-                Ok(_) | Err(TxRejected::Rule(RuleError::AlreadyKnown)) => {}
-                Err(_) => dropped += 1,
-            }
-        }
-        tracing::info!(returned = back, dropped, "mempool after reorganisation");
+        tracing::info!(admitted, dropped, "mempool after reorganisation");
         Ok(())
     }
 

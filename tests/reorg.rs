@@ -278,3 +278,116 @@ fn a_reorganisation_through_an_invalid_block_ends_on_the_old_chain() {
     assert_eq!(node.post_block(&z7b).1["status"], "reorganized");
     assert_eq!(node.get("/blocks/last/").1["hash"], z7b.hash.to_string());
 }
+
+/// A transaction of a disconnected block returns to the pool when still
+/// valid, whatever fee it paid (fee policy is not validity).
+#[test]
+fn disconnected_transactions_return_even_below_the_relay_fee() {
+    let node = TestNode::start();
+    node.post_vector_blocks(4);
+    let keys = vector_keys();
+    let blocks = vector_blocks();
+    let tip4 = &blocks[4];
+    let (_, utxo) = node.get(&format!("/utxo/{}/", keys[3].address()));
+    let o = &utxo["utxo_outputs"][0];
+    let coin = Coin {
+        tx: o["transaction_hash"].as_str().unwrap().parse().unwrap(),
+        index: o["output_index"].as_u64().unwrap() as u32,
+        address: keys[3].address(),
+        value: Amount::parse(&o["value"].to_string()).unwrap(),
+    };
+    // Fee 0: valid in a block, below the relay fee for the mempool.
+    let free = spend(
+        &keys[3],
+        &[coin],
+        &[(stranger(1).address(), coin.value.units())],
+        tip4.timestamp,
+    );
+    assert_eq!(free.fee, Amount::ZERO);
+    assert_eq!(node.post_tx(&free).1["error"], "fee_too_low");
+    let me = stranger(2).address();
+    let x5 = block_on(tip4, &me, std::slice::from_ref(&free), 0);
+    assert_eq!(node.post_block(&x5).1["status"], "connected");
+    let y5 = block_on(tip4, &me, &[], 1);
+    let y6 = block_on(&y5, &me, &[], 1);
+    assert_eq!(node.post_block(&y5).1["status"], "side_chain");
+    assert_eq!(node.post_block(&y6).1["status"], "reorganized");
+    assert_eq!(pool_hashes(&node), BTreeSet::from([free.hash.to_string()]));
+    // And a template built now carries it on the new tip.
+    let (_, template) = node.get(&format!("/mining/template/?address={me}"));
+    assert_eq!(template["prev_hash"], y6.hash.to_string());
+    assert_eq!(template["transactions"][1]["hash"], free.hash.to_string());
+}
+
+/// From height 4200 regtest's subsidy is 0 and an empty block pays its
+/// creator a 0-value coinbase: the creator still "received an output".
+/// Disconnecting a later block must not forget the address (a chain with a
+/// zero reward from the start makes that reachable at once).
+#[test]
+fn zero_value_coinbases_survive_a_reorganisation() {
+    let mut params = ChainParams::regtest();
+    params.block_reward = Amount::ZERO;
+    params.genesis_hash = params.genesis().hash;
+    let genesis = params.genesis();
+    let (x, y) = (stranger(1).address(), stranger(2).address());
+    let build = |parent: &Block, creator: &Address, salt: u64| {
+        let height = parent.height + 1;
+        let timestamp = parent.timestamp + 10 + salt;
+        reseal(Block {
+            timestamp,
+            height,
+            creator: *creator,
+            reward: Amount::ZERO,
+            fees: Amount::ZERO,
+            nonce: 0,
+            target: params.pow_limit,
+            merkle_root: Hash::ZERO,
+            transaction_count: 0,
+            transactions: vec![Transaction::coinbase(
+                height,
+                timestamp,
+                *creator,
+                Amount::ZERO,
+            )],
+            hash: Hash::ZERO,
+            prev_hash: parent.hash,
+        })
+    };
+    let b1 = build(&genesis, &x, 0);
+    let b2 = build(&b1, &x, 0);
+    let c2 = build(&b1, &y, 1);
+    let c3 = build(&c2, &y, 1);
+    let open = |dir: &std::path::Path| {
+        cinder::node::Node::open(dir, params.clone(), MempoolLimits::default()).expect("node opens")
+    };
+    let totals = |n: &cinder::node::Node| {
+        n.reads()
+            .with(|conn| {
+                Ok((
+                    cinder::state::chain_info(conn)?,
+                    cinder::state::address_totals(conn, &x)?,
+                    cinder::state::address_history(conn, &x, 10, None)?.map(|h| h.len()),
+                ))
+            })
+            .expect("reads")
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let node = open(tmp.path());
+    for b in [&b1, &b2, &c2] {
+        node.submit_block(b).expect("accepted");
+    }
+    assert_eq!(
+        node.submit_block(&c3).expect("reorganised"),
+        cinder::node::Accepted::Reorganized
+    );
+    let reference_dir = tempfile::tempdir().unwrap();
+    let reference = open(reference_dir.path());
+    for b in [&b1, &c2, &c3] {
+        reference.submit_block(b).expect("accepted");
+    }
+    let (info, x_totals, x_history) = totals(&node);
+    assert_eq!((info.height, info.total_addresses), (3, 2));
+    assert_eq!(x_totals.transaction_count, 1);
+    assert_eq!(x_history, Some(1));
+    assert_eq!(totals(&node), totals(&reference));
+}

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::params::{ItemId, parse_hash, parse_item_id, read_body};
 use super::{ApiError, AppState};
 use crate::node::TxRejected;
-use crate::state;
+use crate::state::{self, StoreError};
 use crate::types::Transaction;
 
 /// Body limit of `POST /transactions/` (API.md).
@@ -45,15 +45,17 @@ pub async fn status(
     let node = state.node.clone();
     let found = web::block(move || {
         node.reads().with(|conn| {
+            // One read transaction: location and tip from the same snapshot.
+            let snapshot = conn.unchecked_transaction().map_err(StoreError::from)?;
             Ok((
-                state::transaction_location(conn, &hash)?,
-                state::tip(conn)?.height,
+                state::transaction_location(&snapshot, &hash)?,
+                state::tip(&snapshot)?.height,
             ))
         })
     })
     .await??;
     Ok(HttpResponse::Ok().json(match found {
-        (Some((height, _)), tip) => json!({"status": "confirmed", "block_height": height, "confirmations": tip - height + 1}),
+        (Some((height, _)), tip) => json!({"status": "confirmed", "block_height": height, "confirmations": tip.saturating_sub(height) + 1}),
         (None, _) => json!({"status": "unknown"}),
     }))
 }

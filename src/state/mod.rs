@@ -363,13 +363,17 @@ impl ChainStore {
         Ok(())
     }
 
-    /// The persisted mempool in arrival order: (seq, transaction JSON).
-    pub fn load_mempool(&self) -> Result<Vec<(u64, String)>, StoreError> {
+    /// The persisted mempool in arrival order: (seq, hash, transaction JSON).
+    pub fn load_mempool(&self) -> Result<Vec<(u64, Hash, String)>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT seq, json FROM mempool ORDER BY seq")?;
+            .prepare_cached("SELECT seq, hash, json FROM mempool ORDER BY seq")?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                hash_col(r.get(1)?)?,
+                r.get::<_, String>(2)?,
+            ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -387,8 +391,9 @@ impl ChainStore {
         .transpose()
     }
 
-    /// The stored, not invalid block with the most cumulative work (the
-    /// first stored among equals, so a tie keeps what came first).
+    /// A stored, not invalid block with the most cumulative work. (The
+    /// caller moves only to one strictly heavier than the tip, so a tie with
+    /// the active chain keeps it.)
     pub fn heaviest_candidate(&self) -> Result<Option<BlockRecord>, StoreError> {
         let hash: Option<Vec<u8>> = self
             .conn
@@ -594,7 +599,7 @@ fn unapply_block(tx: &SqlTx<'_>, block: &Block, parent_work: U256) -> Result<(),
          transaction_count = transaction_count - 1 WHERE address = ?1",
     )?;
     let mut drop_address =
-        tx.prepare_cached("DELETE FROM addresses WHERE address = ?1 AND received = 0")?;
+        tx.prepare_cached("DELETE FROM addresses WHERE address = ?1 AND transaction_count = 0")?;
     let mut gone_addresses = 0i64;
     for (position, t) in block.transactions.iter().enumerate().rev() {
         for (address, (received, sent)) in address_effects(t, position == 0) {
