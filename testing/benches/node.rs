@@ -365,6 +365,43 @@ fn main() {
         ok as f64 / secs
     );
 
+    // 4b: the same intake without HTTP (Node::submit_transaction on every
+    // core), to show what the HTTP layer and the load clients cost.
+    let (node4, coins4, tip4) = funded(
+        &tmp.path().join("intake-direct"),
+        &owner,
+        4800,
+        MempoolLimits::default(),
+    );
+    let txs4 = Arc::new(small_spends(&owner, &coins4[..4800], &payee, tip4.2));
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let node = node4.clone();
+            let txs = txs4.clone();
+            std::thread::spawn(move || {
+                txs.iter()
+                    .skip(t)
+                    .step_by(threads)
+                    .filter(|tx| node.submit_transaction((*tx).clone()).is_ok())
+                    .count()
+            })
+        })
+        .collect();
+    let accepted: usize = handles
+        .into_iter()
+        .map(|h| h.join().expect("intake thread"))
+        .sum();
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(accepted, txs4.len());
+    println!(
+        "submit_transaction without HTTP, {threads} threads: {:>8.0} accepted tx/s ({accepted} in {secs:.2} s)",
+        accepted as f64 / secs
+    );
+
     // 5: reorganise 100 blocks of 100 transactions each.
     let (node3, coins3, fork) = funded(
         &tmp.path().join("reorg"),
