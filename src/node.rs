@@ -18,12 +18,11 @@ use crate::consensus::transaction::{
     KnownOutput, OutputView, check_context_free, check_inputs, check_signatures, check_timestamp,
 };
 use crate::consensus::{BlockError, ChainParams, RuleError};
-use crate::hash::merkle_root;
 use crate::mempool::{self, AddressView, Mempool};
 use crate::state::{
     self, BlockStatus, ChainInfo, ChainStore, ConnectError, ReorgError, StoreError,
 };
-use crate::types::{Address, Amount, Block, Hash, Target, Transaction};
+use crate::types::{Address, Block, Hash, Target, Transaction};
 
 /// File name of the chain database inside the data directory.
 pub const DATABASE_FILE: &str = "chain.sqlite";
@@ -463,37 +462,29 @@ impl Node {
     /// paying `address` with reward + fees, pool transactions by fee per
     /// byte (parents first) within the block limits, nonce 0.
     pub fn block_template(&self, address: &Address) -> Result<Block, StoreError> {
+        // The chain lock keeps tip and pool consistent: a connect or a
+        // reorganisation updates both before letting go of it.
+        let _chain = self.store();
         let snapshot = self.snapshot();
         let height = snapshot.info.height + 1;
         let coinbase_size = Transaction::size_for(1, 1);
-        let transactions = self
+        let transactions: Vec<Transaction> = self
             .pool()
-            .select(MAX_BLOCK_TRANSACTIONS - 1, MAX_BLOCK_SIZE - coinbase_size);
-        let fees = Amount::from_units(transactions.iter().map(|t| t.fee.units()).sum());
-        let reward = self.params.subsidy(height);
+            .select(MAX_BLOCK_TRANSACTIONS - 1, MAX_BLOCK_SIZE - coinbase_size)
+            .iter()
+            .map(|t| (**t).clone())
+            .collect();
         let timestamp = self.now().max(snapshot.next.median_time_past + 1);
-        let amount = reward.checked_add(fees).unwrap_or(reward);
-        let coinbase = Transaction::coinbase(height, timestamp, *address, amount);
-        let mut all = Vec::with_capacity(transactions.len() + 1);
-        all.push(coinbase);
-        all.extend(transactions.iter().map(|t| (**t).clone()));
-        let hashes: Vec<Hash> = all.iter().map(|t| t.hash).collect();
-        let mut block = Block {
-            timestamp,
+        Block::assemble(
+            snapshot.info.best_hash,
             height,
-            creator: *address,
-            reward,
-            fees,
-            nonce: 0,
-            target: snapshot.next.required_target,
-            merkle_root: merkle_root(&hashes),
-            transaction_count: all.len() as u32,
-            transactions: all,
-            hash: Hash::ZERO,
-            prev_hash: snapshot.info.best_hash,
-        };
-        block.hash = block.compute_hash();
-        Ok(block)
+            timestamp,
+            snapshot.next.required_target,
+            *address,
+            self.params.subsidy(height),
+            transactions,
+        )
+        .ok_or_else(|| StoreError::Corrupt("the pool's fees overflow".into()))
     }
 
     /// Checks a block in the order of PROTOCOL.md §6 and connects it when it

@@ -4,7 +4,7 @@
 use cinder::consensus::transaction::{check_context_free, check_signatures};
 use cinder::crypto::SecretKey;
 use cinder::hash::merkle_root;
-use cinder::types::{Address, Amount, Block, Hash, Input, Output, Target, Transaction};
+use cinder::types::{Address, Amount, Block, Hash, Input, Target, Transaction};
 use proptest::prelude::*;
 
 fn key(seed: u8) -> SecretKey {
@@ -13,7 +13,8 @@ fn key(seed: u8) -> SecretKey {
     SecretKey::from_bytes(&bytes).expect("valid scalar")
 }
 
-/// A signed transaction spending `inputs` outputs of `key(seed)`.
+/// A signed transaction spending outputs of `key(seed)` worth `in_values`
+/// to `out_values` paid to `payee`.
 fn signed_tx(
     seed: u8,
     timestamp: u64,
@@ -22,46 +23,25 @@ fn signed_tx(
     payee: [u8; 20],
 ) -> Transaction {
     let k = key(seed);
-    let inputs: Vec<Input> = in_values
+    let inputs = in_values
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let value = Amount::from_units(*v);
-            Input {
-                transaction_hash: Hash([i as u8 + 1; 32]),
-                output_index: i as u32,
-                output_address: k.address(),
-                output_value: value,
-                output_hash: cinder::types::output_hash(i as u32, &k.address(), value),
-                signature: cinder::types::Signature::ZERO,
-            }
+            Input::spending(
+                Hash([i as u8 + 1; 32]),
+                i as u32,
+                k.address(),
+                Amount::from_units(*v),
+            )
         })
         .collect();
-    let outputs: Vec<Output> = out_values
+    let outputs: Vec<(Address, Amount)> = out_values
         .iter()
-        .enumerate()
-        .map(|(i, v)| Output::new(i as u32, Address(payee), Amount::from_units(*v)))
+        .map(|v| (Address(payee), Amount::from_units(*v)))
         .collect();
-    let value: u64 = out_values.iter().sum();
-    let total_in: u64 = in_values.iter().sum();
-    let mut tx = Transaction {
-        timestamp,
-        inputs,
-        outputs,
-        value: Amount::from_units(value),
-        fee: Amount::from_units(total_in - value),
-        hash: Hash::ZERO,
-    };
-    sign_all(&mut tx, &k);
+    let mut tx = Transaction::unsigned(timestamp, inputs, &outputs).expect("inputs cover outputs");
+    tx.sign_all(&k);
     tx
-}
-
-fn sign_all(tx: &mut Transaction, k: &SecretKey) {
-    let sighash = tx.sighash();
-    for input in &mut tx.inputs {
-        input.signature = k.sign(&sighash);
-    }
-    tx.hash = tx.compute_hash();
 }
 
 fn tx_strategy() -> impl Strategy<Value = Transaction> {

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use cinder::consensus::ChainParams;
 use cinder::crypto::SecretKey;
 use cinder::node::MempoolLimits;
-use cinder::types::{Address, Amount, Block, Hash, Transaction};
+use cinder::types::{Address, Amount, Block, Transaction};
 use common::*;
 use serde_json::Value;
 
@@ -16,31 +16,18 @@ use serde_json::Value;
 fn block_on(parent: &Block, creator: &Address, txs: &[Transaction], salt: u64) -> Block {
     let params = ChainParams::regtest();
     let height = parent.height + 1;
-    let fees = Amount::from_units(txs.iter().map(|t| t.fee.units()).sum());
-    let reward = params.subsidy(height);
     // Distinct timestamps make distinct coinbases (and hashes) per branch.
     let timestamp = parent.timestamp + 10 + salt;
-    let mut transactions = vec![Transaction::coinbase(
+    let block = Block::assemble(
+        parent.hash,
         height,
         timestamp,
+        params.pow_limit,
         *creator,
-        reward.checked_add(fees).unwrap(),
-    )];
-    transactions.extend(txs.iter().cloned());
-    reseal(Block {
-        timestamp,
-        height,
-        creator: *creator,
-        reward,
-        fees,
-        nonce: 0,
-        target: params.pow_limit,
-        merkle_root: Hash::ZERO,
-        transaction_count: 0,
-        transactions,
-        hash: Hash::ZERO,
-        prev_hash: parent.hash,
-    })
+        params.subsidy(height),
+        txs.to_vec(),
+    );
+    solve(block.expect("no overflow"))
 }
 
 fn pay(key: &SecretKey, coin: Coin, to: &Address, value: u64, fee: u64, ts: u64) -> Transaction {
@@ -333,25 +320,18 @@ fn zero_value_coinbases_survive_a_reorganisation() {
     let build = |parent: &Block, creator: &Address, salt: u64| {
         let height = parent.height + 1;
         let timestamp = parent.timestamp + 10 + salt;
-        reseal(Block {
-            timestamp,
-            height,
-            creator: *creator,
-            reward: Amount::ZERO,
-            fees: Amount::ZERO,
-            nonce: 0,
-            target: params.pow_limit,
-            merkle_root: Hash::ZERO,
-            transaction_count: 0,
-            transactions: vec![Transaction::coinbase(
+        solve(
+            Block::assemble(
+                parent.hash,
                 height,
                 timestamp,
+                params.pow_limit,
                 *creator,
                 Amount::ZERO,
-            )],
-            hash: Hash::ZERO,
-            prev_hash: parent.hash,
-        })
+                Vec::new(),
+            )
+            .expect("no overflow"),
+        )
     };
     let b1 = build(&genesis, &x, 0);
     let b2 = build(&b1, &x, 0);

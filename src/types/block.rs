@@ -147,6 +147,68 @@ impl Block {
         merkle_root(&hashes)
     }
 
+    /// A block at `height` on `prev_hash` holding a coinbase that pays
+    /// `creator` the `reward` plus the fees of `transactions`, which follow
+    /// it; sealed with nonce 0. `None` if reward + fees overflow.
+    pub fn assemble(
+        prev_hash: Hash,
+        height: u64,
+        timestamp: u64,
+        target: Target,
+        creator: Address,
+        reward: Amount,
+        transactions: Vec<Transaction>,
+    ) -> Option<Block> {
+        let fees = transactions
+            .iter()
+            .try_fold(Amount::ZERO, |sum, t| sum.checked_add(t.fee))?;
+        let coinbase = Transaction::coinbase(height, timestamp, creator, reward.checked_add(fees)?);
+        let mut all = Vec::with_capacity(transactions.len() + 1);
+        all.push(coinbase);
+        all.extend(transactions);
+        let mut block = Block {
+            timestamp,
+            height,
+            creator,
+            reward,
+            fees,
+            nonce: 0,
+            target,
+            merkle_root: Hash::ZERO,
+            transaction_count: 0,
+            transactions: all,
+            hash: Hash::ZERO,
+            prev_hash,
+        };
+        block.seal();
+        Some(block)
+    }
+
+    /// Recomputes `transaction_count`, `merkle_root` and `hash` from the
+    /// transactions and header fields.
+    pub fn seal(&mut self) {
+        self.transaction_count = self.transactions.len() as u32;
+        self.merkle_root = self.compute_merkle_root();
+        self.hash = self.compute_hash();
+    }
+
+    /// Tries nonces from 0 up to `max_tries` until the hash meets the
+    /// block's target; sets `nonce` and `hash` and returns true when found.
+    /// (Regtest's target is met within a few tries; real mining is the
+    /// miner's loop, which also watches the tip.)
+    pub fn solve(&mut self, max_tries: u64) -> bool {
+        let hasher = HeaderHasher::new(&self.header());
+        for nonce in 0..max_tries {
+            let hash = hasher.hash(nonce);
+            if hash.meets(&self.target) {
+                self.nonce = nonce;
+                self.hash = hash;
+                return true;
+            }
+        }
+        false
+    }
+
     /// Sum of the transactions' sizes (PROTOCOL.md §4), what the block limit counts.
     pub fn transactions_size(&self) -> usize {
         self.transactions.iter().map(Transaction::size).sum()

@@ -67,6 +67,26 @@ pub fn output_hash(index: u32, address: &Address, value: Amount) -> Hash {
     )
 }
 
+impl Input {
+    /// An unsigned input spending output `output_index` of `transaction_hash`,
+    /// which paid `value` to `address` (its hash is derived).
+    pub fn spending(
+        transaction_hash: Hash,
+        output_index: u32,
+        address: Address,
+        value: Amount,
+    ) -> Input {
+        Input {
+            transaction_hash,
+            output_index,
+            output_address: address,
+            output_value: value,
+            output_hash: output_hash(output_index, &address, value),
+            signature: Signature::ZERO,
+        }
+    }
+}
+
 impl Output {
     /// Builds an output with its hash.
     pub fn new(index: u32, address: Address, value: Amount) -> Output {
@@ -157,6 +177,59 @@ impl Transaction {
     /// `transaction_hash`.
     pub fn looks_like_coinbase(&self) -> bool {
         self.inputs.len() == 1 && self.inputs[0].transaction_hash.is_zero()
+    }
+
+    /// An unsigned transaction spending `inputs` to `outputs` (indexed 0, 1,
+    /// …): `value` is the outputs' sum and `fee` what the inputs leave.
+    /// `None` when the outputs exceed the inputs.
+    pub fn unsigned(
+        timestamp: u64,
+        inputs: Vec<Input>,
+        outputs: &[(Address, Amount)],
+    ) -> Option<Transaction> {
+        let outputs: Vec<Output> = outputs
+            .iter()
+            .enumerate()
+            .map(|(i, (address, value))| Output::new(i as u32, *address, *value))
+            .collect();
+        let value = outputs
+            .iter()
+            .try_fold(Amount::ZERO, |sum, o| sum.checked_add(o.value))?;
+        let total = inputs
+            .iter()
+            .try_fold(Amount::ZERO, |sum, i| sum.checked_add(i.output_value))?;
+        let fee = total.checked_sub(value)?;
+        Some(Transaction {
+            timestamp,
+            inputs,
+            outputs,
+            value,
+            fee,
+            hash: Hash::ZERO,
+        })
+    }
+
+    /// Signs input `i` with the key `key_for(i, input)` gives, then sets the
+    /// hash. Every input signs the same sighash (PROTOCOL.md §2).
+    pub fn sign_with<E>(
+        &mut self,
+        mut key_for: impl FnMut(usize, &Input) -> Result<crate::crypto::SecretKey, E>,
+    ) -> Result<(), E> {
+        let sighash = self.sighash();
+        for (i, input) in self.inputs.iter_mut().enumerate() {
+            input.signature = key_for(i, input)?.sign(&sighash);
+        }
+        self.hash = self.hash_with_sighash(&sighash);
+        Ok(())
+    }
+
+    /// Signs every input with `key`, then sets the hash.
+    pub fn sign_all(&mut self, key: &crate::crypto::SecretKey) {
+        let sighash = self.sighash();
+        for input in &mut self.inputs {
+            input.signature = key.sign(&sighash);
+        }
+        self.hash = self.hash_with_sighash(&sighash);
     }
 
     /// The coinbase of a block at `height` paying `creator` (PROTOCOL.md §5).

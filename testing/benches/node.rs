@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 use cinder::consensus::ChainParams;
 use cinder::crypto::SecretKey;
 use cinder::node::{Accepted, MempoolLimits, Node};
-use cinder::types::{
-    Address, Amount, Block, Hash, HeaderHasher, Input, Output, Signature, Transaction,
-};
+use cinder::types::{Address, Amount, Block, Hash, Input, Signature, Transaction};
 
 const CLIENTS: usize = 32;
 
@@ -26,23 +24,7 @@ fn key(n: u8) -> SecretKey {
     SecretKey::from_bytes(&[n; 32]).expect("valid key")
 }
 
-fn solve(mut block: Block) -> Block {
-    block.transaction_count = block.transactions.len() as u32;
-    block.merkle_root = block.compute_merkle_root();
-    let hasher = HeaderHasher::new(&block.header());
-    let mut nonce = 0u64;
-    loop {
-        let hash = hasher.hash(nonce);
-        if hash.meets(&block.target) {
-            block.nonce = nonce;
-            block.hash = hash;
-            return block;
-        }
-        nonce += 1;
-    }
-}
-
-/// A block on `parent` (hash, height, timestamp) paying `creator`.
+/// A solved block on `parent` (hash, height, timestamp) paying `creator`.
 fn block_on(
     parent: (Hash, u64, u64),
     creator: &Address,
@@ -51,26 +33,18 @@ fn block_on(
 ) -> Block {
     let params = ChainParams::regtest();
     let height = parent.1 + 1;
-    let fees = Amount::from_units(txs.iter().map(|t| t.fee.units()).sum());
-    let reward = params.subsidy(height);
-    let timestamp = parent.2 + 1 + salt;
-    let amount = reward.checked_add(fees).expect("no overflow");
-    let mut transactions = vec![Transaction::coinbase(height, timestamp, *creator, amount)];
-    transactions.extend(txs);
-    solve(Block {
-        timestamp,
+    let mut block = Block::assemble(
+        parent.0,
         height,
-        creator: *creator,
-        reward,
-        fees,
-        nonce: 0,
-        target: params.pow_limit,
-        merkle_root: Hash::ZERO,
-        transaction_count: 0,
-        transactions,
-        hash: Hash::ZERO,
-        prev_hash: parent.0,
-    })
+        parent.2 + 1 + salt,
+        params.pow_limit,
+        *creator,
+        params.subsidy(height),
+        txs,
+    )
+    .expect("no overflow");
+    assert!(block.solve(1_000_000), "regtest target is easy");
+    block
 }
 
 #[derive(Clone, Copy)]
@@ -87,38 +61,16 @@ fn spend(
     outputs: &[(Address, u64)],
     timestamp: u64,
 ) -> Transaction {
-    let address = owner.address();
     let inputs = coins
         .iter()
-        .map(|c| Input {
-            transaction_hash: c.tx,
-            output_index: c.index,
-            output_address: address,
-            output_value: Amount::from_units(c.value),
-            output_hash: cinder::types::output_hash(c.index, &address, Amount::from_units(c.value)),
-            signature: Signature::ZERO,
-        })
+        .map(|c| Input::spending(c.tx, c.index, owner.address(), Amount::from_units(c.value)))
         .collect();
-    let outputs: Vec<Output> = outputs
+    let outputs: Vec<(Address, Amount)> = outputs
         .iter()
-        .enumerate()
-        .map(|(i, (a, v))| Output::new(i as u32, *a, Amount::from_units(*v)))
+        .map(|(a, v)| (*a, Amount::from_units(*v)))
         .collect();
-    let value: u64 = outputs.iter().map(|o| o.value.units()).sum();
-    let total: u64 = coins.iter().map(|c| c.value).sum();
-    let mut tx = Transaction {
-        timestamp,
-        inputs,
-        outputs,
-        value: Amount::from_units(value),
-        fee: Amount::from_units(total - value),
-        hash: Hash::ZERO,
-    };
-    let sighash = tx.sighash();
-    for i in &mut tx.inputs {
-        i.signature = owner.sign(&sighash);
-    }
-    tx.hash = tx.compute_hash();
+    let mut tx = Transaction::unsigned(timestamp, inputs, &outputs).expect("outputs within inputs");
+    tx.sign_all(owner);
     tx
 }
 

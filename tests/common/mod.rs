@@ -11,9 +11,7 @@ use std::thread::JoinHandle;
 use cinder::consensus::ChainParams;
 use cinder::crypto::{self, HdAccount, KeyChain, SecretKey};
 use cinder::node::{MempoolLimits, Node};
-use cinder::types::{
-    Address, Amount, Block, Hash, HeaderHasher, Input, Output, Signature, Transaction,
-};
+use cinder::types::{Address, Amount, Block, Hash, Input, Transaction};
 use serde_json::Value;
 
 pub const VECTORS_CHAIN: &str = include_str!("../../docs/vectors/chain_regtest.json");
@@ -169,22 +167,13 @@ fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// Finds a nonce for `block` (regtest's target takes a couple of tries).
 pub fn solve(mut block: Block) -> Block {
-    let hasher = HeaderHasher::new(&block.header());
-    for nonce in 0.. {
-        let hash = hasher.hash(nonce);
-        if hash.meets(&block.target) {
-            block.nonce = nonce;
-            block.hash = hash;
-            return block;
-        }
-    }
-    unreachable!("a nonce is found")
+    assert!(block.solve(1_000_000), "no nonce found for an easy target");
+    block
 }
 
-/// Recomputes merkle root and hash, then solves.
+/// Recomputes count, merkle root and hash, then solves.
 pub fn reseal(mut block: Block) -> Block {
-    block.transaction_count = block.transactions.len() as u32;
-    block.merkle_root = block.compute_merkle_root();
+    block.seal();
     solve(block)
 }
 
@@ -248,37 +237,16 @@ pub fn spend(
     outputs: &[(Address, u64)],
     timestamp: u64,
 ) -> Transaction {
-    let inputs: Vec<Input> = coins
+    let inputs = coins
         .iter()
-        .map(|c| Input {
-            transaction_hash: c.tx,
-            output_index: c.index,
-            output_address: c.address,
-            output_value: c.value,
-            output_hash: cinder::types::output_hash(c.index, &c.address, c.value),
-            signature: Signature::ZERO,
-        })
+        .map(|c| Input::spending(c.tx, c.index, c.address, c.value))
         .collect();
-    let outputs: Vec<Output> = outputs
+    let outputs: Vec<(Address, Amount)> = outputs
         .iter()
-        .enumerate()
-        .map(|(i, (a, v))| Output::new(i as u32, *a, Amount::from_units(*v)))
+        .map(|(a, v)| (*a, Amount::from_units(*v)))
         .collect();
-    let value: u64 = outputs.iter().map(|o| o.value.units()).sum();
-    let total: u64 = coins.iter().map(|c| c.value.units()).sum();
-    let mut tx = Transaction {
-        timestamp,
-        inputs,
-        outputs,
-        value: Amount::from_units(value),
-        fee: Amount::from_units(total - value),
-        hash: Hash::ZERO,
-    };
-    let sighash = tx.sighash();
-    for i in &mut tx.inputs {
-        i.signature = key.sign(&sighash);
-    }
-    tx.hash = tx.compute_hash();
+    let mut tx = Transaction::unsigned(timestamp, inputs, &outputs).expect("outputs within inputs");
+    tx.sign_all(key);
     tx
 }
 

@@ -3,7 +3,7 @@
 //! to the first input's address or to a fresh change address, every input
 //! signed over the sighash. No I/O but through [`NodeClient`].
 
-use cinder::types::{Address, Amount, Hash, Input, Output, Signature, Transaction, output_hash};
+use cinder::types::{Address, Amount, Hash, Input, Output, Transaction};
 use serde::Serialize;
 
 use crate::WalletError;
@@ -120,14 +120,7 @@ pub fn build_transaction(
     let inputs = selection
         .inputs
         .iter()
-        .map(|c| Input {
-            transaction_hash: c.transaction_hash,
-            output_index: c.output_index,
-            output_address: c.address,
-            output_value: c.value,
-            output_hash: output_hash(c.output_index, &c.address, c.value),
-            signature: Signature::ZERO,
-        })
+        .map(|c| Input::spending(c.transaction_hash, c.output_index, c.address, c.value))
         .collect();
     let value = Amount::from_units(outputs.iter().map(|o| o.value.units()).sum());
     let mut transaction = Transaction {
@@ -138,19 +131,17 @@ pub fn build_transaction(
         fee: selection.fee,
         hash: Hash::ZERO,
     };
-    let sighash = transaction.sighash();
-    for (input, coin) in transaction.inputs.iter_mut().zip(&selection.inputs) {
+    transaction.sign_with(|i, _| {
+        let coin = &selection.inputs[i];
         let key = keys.secret_key(coin.path)?;
         if key.address() != coin.address {
-            return Err(SendError::KeyMismatch {
+            return Err(WalletError::from(SendError::KeyMismatch {
                 path: coin.path.to_string(),
                 address: coin.address,
-            }
-            .into());
+            }));
         }
-        input.signature = key.sign(&sighash);
-    }
-    transaction.hash = transaction.hash_with_sighash(&sighash);
+        Ok(key)
+    })?;
     Ok(SignedSend {
         transaction,
         fee: selection.fee,
