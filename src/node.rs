@@ -20,7 +20,8 @@ use crate::consensus::transaction::{
 use crate::consensus::{BlockError, ChainParams, RuleError};
 use crate::mempool::{self, AddressView, Mempool};
 use crate::state::{
-    self, BlockStatus, ChainInfo, ChainStore, ConnectError, ReorgError, StoreError,
+    self, BlockStatus, ChainInfo, ChainStore, ConnectError, PoolJournal, PoolOp, ReorgError,
+    StoreError,
 };
 use crate::types::{Address, Block, Hash, Target, Transaction};
 
@@ -181,6 +182,8 @@ pub struct Node {
     /// The writer. Lock order: `store`, then `mempool`.
     store: Mutex<ChainStore>,
     mempool: Mutex<Mempool>,
+    /// The mempool's table, written behind the pool with group commit.
+    journal: PoolJournal,
     reads: ReadPool,
     snapshot: RwLock<Arc<ChainSnapshot>>,
     /// Bumped whenever the tip or the mempool changes (the miner restarts).
@@ -212,6 +215,7 @@ impl Node {
             params,
             store: Mutex::new(store),
             mempool: Mutex::new(Mempool::new(limits.max_count, limits.max_size)),
+            journal: PoolJournal::open(&path)?,
             reads: ReadPool::new(path),
             snapshot: RwLock::new(Arc::new(snapshot)),
             generation: AtomicU64::new(0),
@@ -237,9 +241,8 @@ impl Node {
                 gone.push(hash);
             }
         }
-        if !gone.is_empty() {
-            self.store().persist_mempool(&gone, None)?;
-        }
+        self.journal.queue(gone.into_iter().map(PoolOp::Remove));
+        self.journal.flush()?;
         Ok((kept, dropped))
     }
 
@@ -379,6 +382,12 @@ impl Node {
         drop(pool);
         drop(store);
         self.bump();
+        // Group commit: this flush also writes what concurrent intakes queued.
+        // The pool in memory is the truth while the node runs; a failed
+        // write is logged, not turned into a refusal of a valid transaction.
+        if let Err(e) = self.journal.flush() {
+            tracing::error!("writing the mempool table: {e}");
+        }
         Ok(admitted)
     }
 
@@ -422,21 +431,30 @@ impl Node {
         // Everything to evict, descendants included.
         let evict = pool.make_room(&tx, size).ok_or(RuleError::MempoolFull)?;
         let seq = reload_seq.unwrap_or_else(|| pool.next_seq());
-        if reload_seq.is_none() || !evict.is_empty() {
-            let add = reload_seq.is_none().then_some((seq, &tx));
-            store.persist_mempool(&evict, add)?;
-        }
+        let json = match reload_seq {
+            Some(_) => None, // reloaded from the table: already there
+            None => {
+                Some(serde_json::to_string(&tx).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+            }
+        };
         for h in &evict {
             pool.remove_with_descendants(h);
         }
         let tx = Arc::new(tx);
         pool.insert_with_seq(tx.clone(), seq);
+        let add = json.map(|json| PoolOp::Add {
+            seq,
+            hash: tx.hash,
+            json,
+        });
+        self.journal
+            .queue(evict.into_iter().map(PoolOp::Remove).chain(add));
         Ok(tx)
     }
 
     /// After a block is connected: its transactions leave the pool, and
     /// pool transactions spending what it spent leave with their descendants.
-    fn remove_confirmed(&self, store: &mut ChainStore, block: &Block) -> Result<(), StoreError> {
+    fn remove_confirmed(&self, block: &Block) -> Result<(), StoreError> {
         let mut pool = self.pool();
         let mut removed = Vec::new();
         for tx in block.transactions.iter().skip(1) {
@@ -451,11 +469,9 @@ impl Node {
                 }
             }
         }
+        self.journal.queue(removed.into_iter().map(PoolOp::Remove));
         drop(pool);
-        if !removed.is_empty() {
-            store.persist_mempool(&removed, None)?;
-        }
-        Ok(())
+        self.journal.flush()
     }
 
     /// A block ready to mine for the next height (API.md §6): coinbase
@@ -561,7 +577,7 @@ impl Node {
             Ok(()) => {
                 // The block is committed: the pool's bookkeeping must not
                 // keep the tip from moving.
-                if let Err(e) = self.remove_confirmed(&mut store, block) {
+                if let Err(e) = self.remove_confirmed(block) {
                     tracing::error!("mempool after block {}: {e}", block.hash);
                 }
                 self.refresh_snapshot(&store)?;
@@ -643,11 +659,11 @@ impl Node {
         let mut pool = self.pool();
         let old_pool: Vec<Arc<Transaction>> =
             pool.in_arrival_order().map(|e| e.tx.clone()).collect();
-        let hashes: Vec<Hash> = old_pool.iter().map(|t| t.hash).collect();
-        store.persist_mempool(&hashes, None)?;
-        for h in &hashes {
-            pool.remove(h);
+        for t in &old_pool {
+            pool.remove(&t.hash);
         }
+        self.journal
+            .queue(old_pool.iter().map(|t| PoolOp::Remove(t.hash)));
         // Oldest blocks first, so that parents come before children; then
         // the old pool in arrival order.
         let returning = disconnected
@@ -667,6 +683,8 @@ impl Node {
                 Err(TxRejected::Store(e)) => return Err(e),
             }
         }
+        drop(pool);
+        self.journal.flush()?;
         tracing::info!(admitted, dropped, "mempool after reorganisation");
         Ok(())
     }

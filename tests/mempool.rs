@@ -361,6 +361,14 @@ fn a_block_spending_a_pool_input_evicts_it_and_its_child() {
         node.get(&format!("/transactions/{}/status/", a.hash)).1["status"],
         "unknown"
     );
+    // The table behind the pool agrees: a restart brings back only `other`.
+    let before = node.get("/transactions/").1;
+    let dir = node.dir.clone();
+    let tmp = node.stop();
+    let again = TestNode::start_in(&dir, MempoolLimits::default());
+    assert_eq!(again.get("/transactions/").1, before);
+    drop(again);
+    drop(tmp);
 }
 
 #[test]

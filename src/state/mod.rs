@@ -102,6 +102,70 @@ impl From<rusqlite::Error> for ReorgError {
     }
 }
 
+/// One change to the persisted mempool.
+#[derive(Debug)]
+pub enum PoolOp {
+    Add { seq: u64, hash: Hash, json: String },
+    Remove(Hash),
+}
+
+/// The mempool's table, written behind the in-memory pool with group
+/// commit: changes are queued in the pool's order (under its lock), and
+/// whoever flushes first commits everything queued in one transaction, so
+/// concurrent intakes share one commit. A caller that flushed knows its
+/// changes are on disk.
+pub struct PoolJournal {
+    conn: std::sync::Mutex<Connection>,
+    pending: std::sync::Mutex<Vec<PoolOp>>,
+}
+
+impl PoolJournal {
+    /// A writer connection of its own to the database at `path`.
+    pub fn open(path: &Path) -> Result<PoolJournal, StoreError> {
+        Ok(PoolJournal {
+            conn: std::sync::Mutex::new(open_connection(path)?),
+            pending: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Queues changes; call while holding the pool's lock, so the table
+    /// sees them in the pool's order.
+    pub fn queue(&self, ops: impl IntoIterator<Item = PoolOp>) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(ops);
+    }
+
+    /// Commits everything queued (by any thread) so far.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if batch.is_empty() {
+            return Ok(()); // another flush committed ours
+        }
+        let tx = conn.transaction()?;
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM mempool WHERE hash = ?1")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO mempool (seq, hash, json) VALUES (?1, ?2, ?3)",
+            )?;
+            for op in &batch {
+                match op {
+                    PoolOp::Add { seq, hash, json } => {
+                        insert.execute(params![*seq as i64, &hash.0[..], json])?;
+                    }
+                    PoolOp::Remove(hash) => {
+                        delete.execute(params![&hash.0[..]])?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
 /// A stored block read inside a transaction.
 fn block_in(conn: &Connection, hash: &Hash) -> Result<Block, StoreError> {
     let json: String = conn
@@ -336,31 +400,6 @@ impl ChainStore {
         insert_block(&tx, block, work, BlockStatus::Stored)?;
         tx.commit()?;
         Ok(work)
-    }
-
-    /// Writes mempool changes in one transaction: rows removed, one added.
-    pub fn persist_mempool(
-        &mut self,
-        remove: &[Hash],
-        add: Option<(u64, &crate::types::Transaction)>,
-    ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut delete = tx.prepare_cached("DELETE FROM mempool WHERE hash = ?1")?;
-            for h in remove {
-                delete.execute(params![&h.0[..]])?;
-            }
-            if let Some((seq, t)) = add {
-                let json =
-                    serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO mempool (seq, hash, json) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![seq as i64, &t.hash.0[..], json])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
     }
 
     /// The persisted mempool in arrival order: (seq, hash, transaction JSON).
