@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::WalletError;
 use crate::keys::WordCount;
 
 #[derive(Debug, Parser)]
@@ -76,13 +77,13 @@ pub enum Command {
     /// Pay an address.
     Send {
         /// The payee (lowercase or with a correct checksum).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         to: String,
         /// Coins to send, at most 8 decimals.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: String,
         /// The fee in coins (default: 10 units per byte of the transaction).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         fee: Option<String>,
         /// Send the change to the next unused change address instead of the first input's.
         #[arg(long)]
@@ -112,11 +113,47 @@ impl From<Words> for WordCount {
 }
 
 impl Cli {
-    /// Parses the process's arguments; on a usage error prints clap's
-    /// message and exits (help and version exit 0).
-    pub fn parse_args() -> Cli {
-        Cli::parse()
+    /// Parses the process's arguments. `--help` and `--version` print
+    /// clap's text and exit 0; a usage error is one line, returned to fail
+    /// with exit status 1.
+    pub fn parse_args() -> Result<Cli, WalletError> {
+        Cli::try_parse().map_err(usage_error)
     }
+}
+
+fn usage_error(e: clap::Error) -> WalletError {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => e.exit(),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => WalletError::Usage(
+            "no command given: new, restore, address, balance, history or send (see wallet --help)"
+                .to_string(),
+        ),
+        _ => WalletError::Usage(usage_line(&e.render().to_string())),
+    }
+}
+
+/// clap's message as one line: the text before its usage section, without
+/// the leading `error: `, plus where to read more.
+fn usage_line(rendered: &str) -> String {
+    let mut line = String::new();
+    for part in rendered
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+    {
+        let part = part.strip_prefix("error:").map_or(part, str::trim_start);
+        if !line.is_empty() {
+            line.push_str(if part.starts_with("tip:") { "; " } else { " " });
+        }
+        line.push_str(part);
+    }
+    if line.is_empty() {
+        line.push_str("invalid command line");
+    }
+    line.push_str(" (see wallet --help)");
+    line
 }
 
 #[cfg(test)]
@@ -238,5 +275,36 @@ mod tests {
             parse(&["address", "--new"]).command,
             Command::Address { new: true }
         ));
+    }
+
+    #[test]
+    fn negative_amounts_reach_the_wallets_own_parser() {
+        let cli = parse(&["send", "--to", "0xab", "--amount", "-1", "--fee", "-1"]);
+        match cli.command {
+            Command::Send { amount, fee, .. } => {
+                assert_eq!(amount, "-1");
+                assert_eq!(fee.as_deref(), Some("-1"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn usage_errors_are_one_line() {
+        let e = Cli::try_parse_from(["wallet", "balance", "--bogus"]).unwrap_err();
+        let line = usage_line(&e.render().to_string());
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.contains("--bogus") && line.ends_with("(see wallet --help)"),
+            "{line}"
+        );
+        assert!(!line.starts_with("error"), "{line}");
+        let e = Cli::try_parse_from(["wallet", "send", "--to", "0xab"]).unwrap_err();
+        let line = usage_line(&e.render().to_string());
+        assert!(line.contains("--amount <AMOUNT>"), "{line}");
+        assert!(!line.contains('\n') && !line.contains("Usage"), "{line}");
+        let e = Cli::try_parse_from(["wallet", "new", "--words", "13"]).unwrap_err();
+        let line = usage_line(&e.render().to_string());
+        assert!(line.contains("'13'") && line.contains("12, 24"), "{line}");
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use cinder::crypto::KeyChain;
-use cinder::types::{Address, Amount};
+use cinder::types::{Address, Amount, Hash, Transaction};
 use serde::Serialize;
 
 use crate::cli::{Cli, Command};
@@ -28,6 +28,9 @@ pub struct Session<'a> {
     pub passwords: PasswordSource,
     /// KDF cost for keystores this session writes.
     pub kdf: KdfParams,
+    /// Warn when an opened keystore's KDF cost is below the default (off
+    /// when `CINDER_WALLET_KDF_*` asked for cheap parameters on purpose).
+    pub warn_weak_kdf: bool,
     pub node: &'a dyn NodeClient,
     pub out: &'a mut dyn Write,
     /// Warnings and notes (never secrets).
@@ -44,6 +47,7 @@ pub fn execute(cli: Cli) -> Result<(), WalletError> {
         json: cli.json,
         passwords: PasswordSource::from_env(cli.password_file.clone()),
         kdf: KdfParams::default(),
+        warn_weak_kdf: !KdfParams::env_overridden(),
         node: &node,
         out: &mut stdout,
         err: &mut stderr,
@@ -89,17 +93,32 @@ pub fn execute(cli: Cli) -> Result<(), WalletError> {
     }
 }
 
-/// One JSON object on one line, fields in their declared order.
+/// One JSON object on one line, fields in their declared order, written
+/// straight to `out` (no copy of a secret in an intermediate string).
 fn write_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), WalletError> {
-    let text = serde_json::to_string(value).map_err(std::io::Error::other)?;
-    writeln!(out, "{text}")?;
+    serde_json::to_writer(&mut *out, value).map_err(std::io::Error::from)?;
+    writeln!(out)?;
     Ok(())
 }
+
+/// Printed when a keystore is written with a KDF cost below the default.
+pub const WEAK_KDF_WRITE_WARNING: &str =
+    "warning: weak key-stretching parameters from CINDER_WALLET_KDF_*: for tests only";
 
 #[derive(Serialize)]
 struct NewReport<'a> {
     mnemonic: &'a str,
     address: Address,
+}
+
+/// `send --dry-run --json`: the signed transaction and what `send --json` reports.
+#[derive(Serialize)]
+struct DryRunReport<'a> {
+    transaction: &'a Transaction,
+    hash: Hash,
+    fee: Amount,
+    change: Amount,
+    change_address: Option<Address>,
 }
 
 #[derive(Serialize)]
@@ -136,18 +155,51 @@ pub fn new_wallet(
     let has_passphrase = !passphrase.is_empty();
     let password = session.passwords.new_password()?;
     let secrets = Secrets::generate(words, passphrase);
-    let keystore = Keystore::create(&session.wallet, secrets, &password, session.kdf, force)?;
+    let existed = std::fs::symlink_metadata(&session.wallet).is_ok();
+    let keystore = create_keystore(session, secrets, &password, force)?;
     let mnemonic = keystore.secrets().mnemonic()?;
     let keys = keystore.secrets().keys()?;
     let address = keys.address(KeyPath::receive(0))?;
+    let shown = show_mnemonic(session, &mnemonic, address, has_passphrase);
+    if let Err(e) = shown {
+        // A wallet whose words nobody saw is worse than none: remove it,
+        // unless it replaced one (--force), which is gone either way.
+        let removed = !existed && std::fs::remove_file(&session.wallet).is_ok();
+        let source = match e {
+            WalletError::Output(io) => io,
+            other => return Err(other),
+        };
+        return Err(WalletError::MnemonicNotShown { source, removed });
+    }
+    Ok(())
+}
+
+/// [`Keystore::create`] with the session's KDF cost, warning when it is weak.
+fn create_keystore(
+    session: &mut Session,
+    secrets: Secrets,
+    password: &str,
+    force: bool,
+) -> Result<Keystore, WalletError> {
+    let keystore = Keystore::create(&session.wallet, secrets, password, session.kdf, force)?;
+    if session.kdf.is_weak() {
+        // Best effort: the file is written, and `new` must still show its words.
+        let _ = writeln!(session.err, "{WEAK_KDF_WRITE_WARNING}");
+    }
+    Ok(keystore)
+}
+
+/// The mnemonic of `new`, on stdout, flushed.
+fn show_mnemonic(
+    session: &mut Session,
+    mnemonic: &str,
+    address: Address,
+    has_passphrase: bool,
+) -> Result<(), WalletError> {
     if session.json {
-        return write_json(
-            session.out,
-            &NewReport {
-                mnemonic: mnemonic.as_str(),
-                address,
-            },
-        );
+        write_json(session.out, &NewReport { mnemonic, address })?;
+        session.out.flush()?;
+        return Ok(());
     }
     let out = &mut *session.out;
     writeln!(
@@ -171,6 +223,7 @@ pub fn new_wallet(
     }
     writeln!(out, "wallet written to {}", session.wallet.display())?;
     writeln!(out, "first receive address: {}", address.to_checksummed())?;
+    out.flush()?;
     Ok(())
 }
 
@@ -184,7 +237,7 @@ pub fn restore_wallet(
     check_can_create(&session.wallet, force)?;
     let secrets = Secrets::from_mnemonic(&input.mnemonic, input.passphrase)?;
     let password = session.passwords.new_password()?;
-    let mut keystore = Keystore::create(&session.wallet, secrets, &password, session.kdf, force)?;
+    let mut keystore = create_keystore(session, secrets, &password, force)?;
     let keys = keystore.secrets().keys()?;
     let (discovered, used) = match discover(&keys, session.node, GAP_LIMIT, 0) {
         Ok(discovery) => {
@@ -232,9 +285,20 @@ pub fn restore_wallet(
     Ok(())
 }
 
-fn open_wallet(session: &Session) -> Result<(Keystore, WalletKeys), WalletError> {
+fn open_wallet(session: &mut Session) -> Result<(Keystore, WalletKeys), WalletError> {
     let password = session.passwords.password()?;
     let keystore = Keystore::open(&session.wallet, &password)?;
+    let kdf = keystore.kdf();
+    if session.warn_weak_kdf && kdf.is_weak() {
+        writeln!(
+            session.err,
+            "warning: wallet {} uses weak key-stretching parameters (argon2id {} KiB, {} iterations): \
+             restore it again without CINDER_WALLET_KDF_* set",
+            session.wallet.display(),
+            kdf.memory_kib,
+            kdf.iterations
+        )?;
+    }
     let keys = keystore.secrets().keys()?;
     Ok((keystore, keys))
 }
@@ -258,17 +322,17 @@ fn discover_wallet(
 pub fn address(session: &mut Session, new: bool) -> Result<(), WalletError> {
     let (mut keystore, keys) = open_wallet(session)?;
     let kept = keystore.next_receive_index();
-    let (first_unused, last_used) = match discover_wallet(session, &keystore, &keys) {
-        Ok(d) => (
-            d.next_unused(KeyChain::Receive).max(kept),
-            Some(d.last_used(KeyChain::Receive)),
-        ),
+    let discovery = match discover_wallet(session, &keystore, &keys) {
+        Ok(d) => Some(d),
         Err(WalletError::Node(e)) if e.is_unreachable() => {
             writeln!(session.err, "note: {e}; showing the kept receive address")?;
-            (kept, None)
+            None
         }
         Err(e) => return Err(e),
     };
+    let first_unused = discovery
+        .as_ref()
+        .map_or(kept, |d| d.next_unused(KeyChain::Receive).max(kept));
     let index = if new {
         first_unused.saturating_add(1)
     } else {
@@ -277,17 +341,28 @@ pub fn address(session: &mut Session, new: bool) -> Result<(), WalletError> {
     if index != kept {
         keystore.set_next_receive_index(index)?;
     }
-    if new && let Some(last_used) = last_used {
-        let first_after_used = last_used.map_or(0, |u| u.saturating_add(1));
-        if index >= first_after_used.saturating_add(GAP_LIMIT) {
+    let path = KeyPath::receive(index);
+    match &discovery {
+        Some(d) if d.beyond_restore(path, GAP_LIMIT) => {
+            let found = match d.restorable_last_used(KeyChain::Receive, GAP_LIMIT) {
+                Some(u) => format!("index {u}"),
+                None => "none".to_string(),
+            };
             writeln!(
                 session.err,
-                "warning: address index {index} is past the gap limit of {GAP_LIMIT} unused addresses: \
+                "warning: address index {index} is past the gap limit of {GAP_LIMIT} unused addresses after the last used one a restore finds ({found}): \
                  a wallet restored from the mnemonic will not see payments to it until earlier addresses are used"
             )?;
         }
+        None if index >= GAP_LIMIT => {
+            writeln!(
+                session.err,
+                "warning: address index {index} may be past the gap limit of {GAP_LIMIT} unused addresses (this cannot be checked offline): \
+                 a wallet restored from the mnemonic may not see payments to it until earlier addresses are used"
+            )?;
+        }
+        _ => {}
     }
-    let path = KeyPath::receive(index);
     let address = keys.address(path)?;
     if session.json {
         return write_json(
@@ -417,7 +492,30 @@ pub fn send(
         &LargestFirst,
         now(),
     )?;
+    if let Some(change_address) = built.change_address
+        && let Some(path) = discovery.path_of(&change_address)
+        && discovery.beyond_restore(path, GAP_LIMIT)
+    {
+        writeln!(
+            session.err,
+            "warning: the change goes to {} ({path}), past the gap limit of {GAP_LIMIT} unused addresses a restore scans: \
+             a wallet restored from the mnemonic will not see it until earlier addresses are used",
+            change_address.to_checksummed()
+        )?;
+    }
     if dry_run {
+        if session.json {
+            return write_json(
+                session.out,
+                &DryRunReport {
+                    transaction: &built.transaction,
+                    hash: built.transaction.hash,
+                    fee: built.fee,
+                    change: built.change,
+                    change_address: built.change_address,
+                },
+            );
+        }
         let text =
             serde_json::to_string_pretty(&built.transaction).map_err(std::io::Error::other)?;
         writeln!(session.out, "{text}")?;
@@ -481,9 +579,10 @@ mod tests {
                     json,
                     passwords: PasswordSource {
                         file: None,
-                        env: Some("test password".into()),
+                        env: Some(zeroize::Zeroizing::new("test password".into())),
                     },
                     kdf: KdfParams::insecure_for_tests(),
+                    warn_weak_kdf: true,
                     node: &self.node,
                     out: &mut out,
                     err: &mut err,
@@ -606,9 +705,10 @@ mod tests {
             json: false,
             passwords: PasswordSource {
                 file: None,
-                env: Some("pw".into()),
+                env: Some(zeroize::Zeroizing::new("pw".into())),
             },
             kdf: KdfParams::insecure_for_tests(),
+            warn_weak_kdf: true,
             node: &down_node,
             out: &mut out,
             err: &mut err,
@@ -780,14 +880,329 @@ mod tests {
             json: false,
             passwords: PasswordSource {
                 file: None,
-                env: Some("not it".into()),
+                env: Some(zeroize::Zeroizing::new("not it".into())),
             },
             kdf: KdfParams::insecure_for_tests(),
+            warn_weak_kdf: true,
             node: &h.node,
             out: &mut out,
             err: &mut err,
         };
         let e = balance(&mut session, false).unwrap_err().to_string();
         assert!(e.contains("wrong password"), "{e}");
+    }
+
+    /// Sets the keystore's kept receive index, as `address --new` would have.
+    fn keep_receive_index(h: &Harness, index: u32) {
+        let mut keystore = Keystore::open(&h.path(), "test password").unwrap();
+        keystore.set_next_receive_index(index).unwrap();
+    }
+
+    #[test]
+    fn gap_warning_counts_from_what_a_restore_finds() {
+        let node = FakeNode::regtest(3);
+        let keys = test_keys();
+        node.set_transaction_count(keys.address(KeyPath::receive(0)).unwrap(), 1);
+        let h = Harness::new(node);
+        h.restore();
+        // Handed out up to index 25 earlier, and index 25 got paid: this
+        // keystore scans to it, a fresh restore stops at index 20.
+        keep_receive_index(&h, 25);
+        h.node
+            .set_transaction_count(keys.address(KeyPath::receive(25)).unwrap(), 1);
+        let (out, err, r) = h.run(false, |s| address(s, true));
+        r.unwrap();
+        assert_eq!(
+            out.trim(),
+            keys.address(KeyPath::receive(27)).unwrap().to_checksummed()
+        );
+        assert!(err.contains("past the gap limit"), "{err}");
+        assert!(err.contains("(index 0)"), "{err}");
+        assert_eq!(
+            err.lines().filter(|l| l.contains("gap")).count(),
+            1,
+            "{err}"
+        );
+        // The plain command showing the kept index warns too.
+        let (_, err, r) = h.run(false, |s| address(s, false));
+        r.unwrap();
+        assert!(
+            err.contains("address index 27 is past the gap limit"),
+            "{err}"
+        );
+
+        // Within what a restore finds: no warning (index 20 is still scanned).
+        let h = Harness::new(FakeNode::regtest(3));
+        h.node
+            .set_transaction_count(keys.address(KeyPath::receive(0)).unwrap(), 1);
+        h.restore();
+        keep_receive_index(&h, 19);
+        let (out, err, r) = h.run(false, |s| address(s, true));
+        r.unwrap();
+        assert_eq!(
+            out.trim(),
+            keys.address(KeyPath::receive(20)).unwrap().to_checksummed()
+        );
+        assert!(!err.contains("gap"), "{err}");
+        let (_, err, r) = h.run(false, |s| address(s, true));
+        r.unwrap();
+        assert!(
+            err.contains("address index 21 is past the gap limit"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn change_landing_beyond_what_a_restore_finds_warns() {
+        let node = FakeNode::regtest(10);
+        let keys = test_keys();
+        let r25 = keys.address(KeyPath::receive(25)).unwrap();
+        node.add_confirmed_output(r25, Hash([7; 32]), 0, 300_000_000, 5, false);
+        let h = Harness::new(node);
+        h.restore();
+        keep_receive_index(&h, 25);
+        let to = Address([0xab; 20]).to_checksummed();
+        let (_, err, r) = h.run(false, |s| send(s, &to, "1", None, false, true));
+        r.unwrap();
+        assert!(
+            err.contains(&format!("the change goes to {}", r25.to_checksummed()))
+                && err.contains("past the gap limit"),
+            "{err}"
+        );
+        // Fresh change (change chain, within its gap): no warning.
+        let (_, err, r) = h.run(false, |s| send(s, &to, "1", None, true, true));
+        r.unwrap();
+        assert!(!err.contains("change goes"), "{err}");
+    }
+
+    #[test]
+    fn offline_address_past_twenty_warns_that_it_cannot_check() {
+        struct DownNode;
+        impl NodeClient for DownNode {
+            fn url(&self) -> &str {
+                "http://127.0.0.1:1"
+            }
+            fn chain_info(&self) -> Result<crate::node::ChainInfo, crate::node::NodeError> {
+                Err(down())
+            }
+            fn unspent_outputs(
+                &self,
+                _: &Address,
+            ) -> Result<Vec<crate::node::UnspentOutput>, crate::node::NodeError> {
+                Err(down())
+            }
+            fn address_info(
+                &self,
+                _: &Address,
+            ) -> Result<crate::node::AddressInfo, crate::node::NodeError> {
+                Err(down())
+            }
+            fn address_mempool(
+                &self,
+                _: &Address,
+            ) -> Result<Vec<crate::node::MempoolEntry>, crate::node::NodeError> {
+                Err(down())
+            }
+            fn address_transactions(
+                &self,
+                _: &Address,
+            ) -> Result<Vec<crate::node::HistoryEntry>, crate::node::NodeError> {
+                Err(down())
+            }
+            fn mempool_transaction(
+                &self,
+                _: &Hash,
+            ) -> Result<Option<Transaction>, crate::node::NodeError> {
+                Err(down())
+            }
+            fn post_transaction(&self, _: &Transaction) -> Result<(), crate::node::NodeError> {
+                Err(down())
+            }
+        }
+        fn down() -> crate::node::NodeError {
+            crate::node::NodeError::Unreachable {
+                url: "http://127.0.0.1:1".into(),
+                reason: "connection failed".into(),
+            }
+        }
+        let h = Harness::new(FakeNode::regtest(0));
+        h.restore();
+        keep_receive_index(&h, 18);
+        let mut err_lines = Vec::new();
+        for expected in [19u32, 20, 21] {
+            let mut out = Vec::new();
+            let mut err = Vec::new();
+            let mut session = Session {
+                wallet: h.path(),
+                json: true,
+                passwords: PasswordSource {
+                    file: None,
+                    env: Some(zeroize::Zeroizing::new("test password".into())),
+                },
+                kdf: KdfParams::insecure_for_tests(),
+                warn_weak_kdf: false,
+                node: &DownNode,
+                out: &mut out,
+                err: &mut err,
+            };
+            address(&mut session, true).unwrap();
+            let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(value["path"], format!("m/44'/1'/0'/0/{expected}"));
+            err_lines.push(String::from_utf8(err).unwrap());
+        }
+        assert!(!err_lines[0].contains("gap"), "{}", err_lines[0]);
+        for err in &err_lines[1..] {
+            assert!(
+                err.contains("may be past the gap limit") && err.contains("offline"),
+                "{err}"
+            );
+        }
+    }
+
+    /// A writer whose every write fails, like a closed pipe.
+    struct BrokenPipe;
+
+    impl Write for BrokenPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        }
+    }
+
+    #[test]
+    fn new_removes_its_keystore_when_the_mnemonic_cannot_be_shown() {
+        for json in [false, true] {
+            let h = Harness::new(FakeNode::regtest(0));
+            let mut out = BrokenPipe;
+            let mut err = Vec::new();
+            let mut session = Session {
+                wallet: h.path(),
+                json,
+                passwords: PasswordSource {
+                    file: None,
+                    env: Some(zeroize::Zeroizing::new("pw".into())),
+                },
+                kdf: KdfParams::insecure_for_tests(),
+                warn_weak_kdf: true,
+                node: &h.node,
+                out: &mut out,
+                err: &mut err,
+            };
+            let e =
+                new_wallet(&mut session, WordCount::Twelve, Default::default(), false).unwrap_err();
+            assert!(
+                matches!(e, WalletError::MnemonicNotShown { removed: true, .. }),
+                "{e}"
+            );
+            assert!(e.to_string().contains("removed"), "{e}");
+            assert!(!h.path().exists(), "json {json}");
+        }
+        // With --force over an existing wallet, the new file stays (the old
+        // one is gone either way) and the message says what to do.
+        let h = Harness::new(FakeNode::regtest(0));
+        h.restore();
+        let mut out = BrokenPipe;
+        let mut err = Vec::new();
+        let mut session = Session {
+            wallet: h.path(),
+            json: false,
+            passwords: PasswordSource {
+                file: None,
+                env: Some(zeroize::Zeroizing::new("pw".into())),
+            },
+            kdf: KdfParams::insecure_for_tests(),
+            warn_weak_kdf: true,
+            node: &h.node,
+            out: &mut out,
+            err: &mut err,
+        };
+        let e = new_wallet(&mut session, WordCount::Twelve, Default::default(), true).unwrap_err();
+        assert!(
+            matches!(e, WalletError::MnemonicNotShown { removed: false, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("new --force"), "{e}");
+        assert!(h.path().exists());
+    }
+
+    #[test]
+    fn dry_run_json_is_one_line_with_the_transaction_and_report() {
+        let node = FakeNode::regtest(10);
+        let r0 = test_keys().address(KeyPath::receive(0)).unwrap();
+        node.add_confirmed_output(r0, Hash([7; 32]), 0, 300_000_000, 5, false);
+        let h = Harness::new(node);
+        h.restore();
+        let to = Address([0xab; 20]).to_checksummed();
+        let (out, _, r) = h.run(true, |s| send(s, &to, "1", Some("0.001"), false, true));
+        r.unwrap();
+        assert_eq!(out.lines().count(), 1, "{out}");
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let tx: Transaction = serde_json::from_value(value["transaction"].clone()).unwrap();
+        assert_eq!(value["hash"], tx.hash.to_string());
+        assert_eq!(value["fee"], serde_json::json!(0.001));
+        assert_eq!(value["change_address"], r0.to_string());
+        assert!(
+            out.contains(r#","fee":0.001,"change":1.999,"change_address":"#),
+            "{out}"
+        );
+        assert!(h.node.posted().is_empty());
+        // Without --json: the pretty transaction, as before.
+        let (out, _, r) = h.run(false, |s| send(s, &to, "1", Some("0.001"), false, true));
+        r.unwrap();
+        assert!(out.lines().count() > 1);
+        assert!(serde_json::from_str::<Transaction>(&out).is_ok());
+    }
+
+    #[test]
+    fn weak_key_stretching_is_warned_on_write_and_open() {
+        let h = Harness::new(FakeNode::regtest(0));
+        let (_, err, r) = h.run(false, |s| {
+            restore_wallet(
+                s,
+                parse_restore_input(format!("{MNEMONIC}\n\n").as_bytes()).unwrap(),
+                false,
+            )
+        });
+        r.unwrap();
+        assert_eq!(
+            err.lines().filter(|l| *l == WEAK_KDF_WRITE_WARNING).count(),
+            1,
+            "{err}"
+        );
+        let (_, err, r) = h.run(false, |s| balance(s, false));
+        r.unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("weak key-stretching parameters (argon2id 8 KiB, 1 iterations)"),
+            "{err}"
+        );
+        // Asked for on purpose (CINDER_WALLET_KDF_* set): no warning on open.
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let mut session = Session {
+            wallet: h.path(),
+            json: false,
+            passwords: PasswordSource {
+                file: None,
+                env: Some(zeroize::Zeroizing::new("test password".into())),
+            },
+            kdf: KdfParams::insecure_for_tests(),
+            warn_weak_kdf: false,
+            node: &h.node,
+            out: &mut out,
+            err: &mut err,
+        };
+        balance(&mut session, false).unwrap();
+        assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
+        // Default parameters: nothing to say on write.
+        let h = Harness::new(FakeNode::regtest(0));
+        let (_, err, r) = h.run(false, |s| {
+            s.kdf = KdfParams::default();
+            new_wallet(s, WordCount::Twelve, Default::default(), false)
+        });
+        r.unwrap();
+        assert!(err.is_empty(), "{err}");
     }
 }

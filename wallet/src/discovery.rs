@@ -45,6 +45,42 @@ impl Discovery {
         self.last_used(chain).map_or(0, |i| i.saturating_add(1))
     }
 
+    /// The last used index on `chain` that a fresh `restore` would find:
+    /// walking from index 0 and stopping after `gap_limit` unused in a row,
+    /// whatever this keystore's kept receive index made discovery scan.
+    pub fn restorable_last_used(&self, chain: KeyChain, gap_limit: u32) -> Option<u32> {
+        let mut last_used = None;
+        let mut unused_in_row = 0u32;
+        let mut expected = 0u32;
+        for a in self.addresses.iter().filter(|a| a.path.chain == chain) {
+            if a.path.index != expected || unused_in_row >= gap_limit {
+                break;
+            }
+            if a.used {
+                last_used = Some(a.path.index);
+                unused_in_row = 0;
+            } else {
+                unused_in_row += 1;
+            }
+            expected = expected.saturating_add(1);
+        }
+        last_used
+    }
+
+    /// The first index on `chain` that a fresh `restore` would not look at
+    /// even if it were paid: `gap_limit` past the last used one it finds.
+    pub fn restorable_frontier(&self, chain: KeyChain, gap_limit: u32) -> u32 {
+        self.restorable_last_used(chain, gap_limit)
+            .map_or(0, |u| u.saturating_add(1))
+            .saturating_add(gap_limit)
+    }
+
+    /// Whether payments to `path` would be missed by a wallet restored
+    /// from the mnemonic.
+    pub fn beyond_restore(&self, path: KeyPath, gap_limit: u32) -> bool {
+        path.index >= self.restorable_frontier(path.chain, gap_limit)
+    }
+
     /// The key path of one of the wallet's addresses, if discovery met it.
     pub fn path_of(&self, address: &Address) -> Option<KeyPath> {
         self.addresses
@@ -143,5 +179,23 @@ mod tests {
         let found = discover(&keys, &node, crate::GAP_LIMIT, 0).unwrap();
         assert_eq!(found.addresses.len(), 2 * crate::GAP_LIMIT as usize);
         assert_eq!(found.next_unused(KeyChain::Receive), 0);
+    }
+
+    #[test]
+    fn restorable_frontier_ignores_what_the_kept_index_scanned() {
+        let keys = test_keys();
+        let node = FakeNode::regtest(10);
+        node.set_transaction_count(keys.address(KeyPath::receive(2)).unwrap(), 1);
+        // Used only because it was handed out past the gap.
+        node.set_transaction_count(keys.address(KeyPath::receive(30)).unwrap(), 1);
+        let found = discover(&keys, &node, 5, 31).unwrap();
+        assert_eq!(found.last_used(KeyChain::Receive), Some(30));
+        assert_eq!(found.restorable_last_used(KeyChain::Receive, 5), Some(2));
+        assert_eq!(found.restorable_frontier(KeyChain::Receive, 5), 8);
+        assert!(!found.beyond_restore(KeyPath::receive(7), 5));
+        assert!(found.beyond_restore(KeyPath::receive(8), 5));
+        assert!(found.beyond_restore(KeyPath::receive(31), 5));
+        // Nothing used on the change chain: restore scans indexes 0..5.
+        assert_eq!(found.restorable_frontier(KeyChain::Change, 5), 5);
     }
 }

@@ -81,8 +81,9 @@ impl FakeNode {
                 timestamp: 1_763_800_000,
                 delta: SignedAmount::from_units(delta_units),
             });
-            let balance = info.unconfirmed_balance.units() as i64 + delta_units;
-            info.unconfirmed_balance = Amount::from_units(balance.max(0) as u64);
+            info.unconfirmed_balance = info
+                .unconfirmed_balance
+                .saturating_add(SignedAmount::from_units(delta_units));
         });
     }
 
@@ -120,7 +121,9 @@ impl FakeNode {
             });
             info.transaction_count += 1;
             info.balance = Amount::from_units(info.balance.units() + units);
-            info.unconfirmed_balance = Amount::from_units(info.unconfirmed_balance.units() + units);
+            info.unconfirmed_balance = info
+                .unconfirmed_balance
+                .saturating_add(SignedAmount::credit(Amount::from_units(units)));
         });
     }
 

@@ -178,7 +178,10 @@ pub fn compute_balance(discovery: &Discovery, funds: &Funds) -> Balance {
             path: a.path,
             confirmed: a.info.balance.saturating_sub(immature),
             immature,
-            unconfirmed: SignedAmount::difference(a.info.unconfirmed_balance, a.info.balance),
+            unconfirmed: a
+                .info
+                .unconfirmed_balance
+                .saturating_add(SignedAmount::debit(a.info.balance)),
         });
     }
     let confirmed = Amount::from_units(addresses.iter().map(|a| a.confirmed.units()).sum());
@@ -298,5 +301,26 @@ mod tests {
             .coinbase_maturity,
             2
         );
+    }
+
+    #[test]
+    fn unconfirmed_balance_below_zero_is_kept() {
+        // The node's `unconfirmed_balance` is signed: 0.3 confirmed, 0.5
+        // spent by mempool transactions (spending coins the listing has
+        // not caught up with) is -0.2, an effect of -0.5.
+        let keys = test_keys();
+        let r0 = keys.address(KeyPath::receive(0)).unwrap();
+        let node = FakeNode::regtest(5);
+        node.add_confirmed_output(r0, Hash([1; 32]), 0, 30_000_000, 1, false);
+        node.add_mempool_entry(r0, Hash([2; 32]), -50_000_000);
+        let discovery = discover(&keys, &node, 3, 0).unwrap();
+        assert_eq!(
+            discovery.addresses[0].info.unconfirmed_balance.units(),
+            -20_000_000
+        );
+        let funds = gather_funds(&node, &discovery, 5, 2).unwrap();
+        let balance = compute_balance(&discovery, &funds);
+        assert_eq!(balance.confirmed.units(), 30_000_000);
+        assert_eq!(balance.unconfirmed.units(), -50_000_000);
     }
 }

@@ -14,7 +14,9 @@
 //! associated data, so editing any of them makes the file fail to open like
 //! a wrong password would. The file keeps nothing else (no addresses, no
 //! balances). It is written atomically (temporary file in the same
-//! directory, fsync, rename) with mode 0600, its directory created 0700.
+//! directory, fsync, then a hard link that fails if the file exists for a
+//! new keystore, a rename over it otherwise) with mode 0600, its directory
+//! created 0700.
 
 use std::fs;
 use std::io::Write;
@@ -91,6 +93,20 @@ impl Default for KdfParams {
 }
 
 impl KdfParams {
+    /// Below the default cost in memory or passes: a password guess is
+    /// cheaper than this wallet means it to be.
+    pub fn is_weak(&self) -> bool {
+        let default = KdfParams::default();
+        self.memory_kib < default.memory_kib || self.iterations < default.iterations
+    }
+
+    /// Whether `CINDER_WALLET_KDF_MEMORY_KIB` or `CINDER_WALLET_KDF_ITERATIONS`
+    /// is set: the caller chose the KDF cost on purpose (tests).
+    pub fn env_overridden() -> bool {
+        std::env::var_os(ENV_KDF_MEMORY_KIB).is_some()
+            || std::env::var_os(ENV_KDF_ITERATIONS).is_some()
+    }
+
     /// The cheapest parameters argon2 accepts; for tests only.
     pub fn insecure_for_tests() -> KdfParams {
         KdfParams {
@@ -234,7 +250,15 @@ impl Keystore {
             secrets,
             next_receive_index: 0,
         };
-        keystore.save()?;
+        // Without --force, publishing fails if a file appeared since the check.
+        keystore.save(force).map_err(|e| match e {
+            KeystoreError::Write { path, source }
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                KeystoreError::Exists(path)
+            }
+            other => other,
+        })?;
         Ok(keystore)
     }
 
@@ -313,6 +337,11 @@ impl Keystore {
         &self.secrets
     }
 
+    /// The file's key-stretching parameters.
+    pub fn kdf(&self) -> KdfParams {
+        self.kdf
+    }
+
     /// The receive index `wallet address` shows when no node answers: the
     /// last receive address handed out.
     pub fn next_receive_index(&self) -> u32 {
@@ -323,15 +352,16 @@ impl Keystore {
     pub fn set_next_receive_index(&mut self, index: u32) -> Result<(), KeystoreError> {
         let previous = self.next_receive_index;
         self.next_receive_index = index;
-        if let Err(e) = self.save() {
+        if let Err(e) = self.save(true) {
             self.next_receive_index = previous;
             return Err(e);
         }
         Ok(())
     }
 
-    /// Seals the secrets with a fresh nonce and writes the file atomically.
-    fn save(&self) -> Result<(), KeystoreError> {
+    /// Seals the secrets with a fresh nonce and writes the file atomically,
+    /// over an existing one only when `replace`.
+    fn save(&self, replace: bool) -> Result<(), KeystoreError> {
         let mut nonce = [0u8; NONCE_LEN];
         {
             use rand::Rng;
@@ -366,9 +396,11 @@ impl Keystore {
             source: std::io::Error::other(e),
         })?;
         text.push('\n');
-        write_atomically(&self.path, text.as_bytes()).map_err(|source| KeystoreError::Write {
-            path: self.path.clone(),
-            source,
+        write_atomically(&self.path, text.as_bytes(), replace).map_err(|source| {
+            KeystoreError::Write {
+                path: self.path.clone(),
+                source,
+            }
         })
     }
 }
@@ -412,9 +444,12 @@ fn decode_secrets(plaintext: &[u8]) -> Option<Secrets> {
 
 /// Writes `bytes` to `path` so that a reader sees the old file or the new
 /// one, never a part: a temporary file in the same directory (mode 0600),
-/// fsync, rename over `path`, fsync of the directory. A missing directory is
-/// created with mode 0700.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// fsync, then published at `path`, then fsync of the directory. With
+/// `replace` it is renamed over `path`; without, it is hard-linked there,
+/// which fails with `AlreadyExists` when `path` exists (no window between a
+/// check and the write), and the temporary name removed. A missing
+/// directory is created with mode 0700.
+pub fn write_atomically(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -436,17 +471,45 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
-        fs::rename(&temp, path)?;
-        // The rename is durable once the directory is synced.
+        if replace {
+            fs::rename(&temp, path)?;
+        } else {
+            publish_new(&temp, path)?;
+        }
+        // The new name is durable once the directory is synced.
         if let Ok(d) = fs::File::open(&dir) {
             let _ = d.sync_all();
         }
         Ok(())
     })();
-    if result.is_err() {
+    // After a rename there is nothing left to remove; after a link or an
+    // error, the temporary name goes (best effort: the file is published).
+    if !replace || result.is_err() {
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// Publishes `temp` at `path` unless `path` exists: `link(2)` refuses an
+/// existing target atomically. On a file system without hard links
+/// (`Unsupported`, or `PermissionDenied` as vfat answers) it falls back to
+/// a check and a rename.
+fn publish_new(temp: &Path, path: &Path) -> std::io::Result<()> {
+    match fs::hard_link(temp, path) {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            if fs::symlink_metadata(path).is_ok() {
+                return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
+            }
+            fs::rename(temp, path)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(unix)]
@@ -673,5 +736,40 @@ mod tests {
         ));
         assert!(!path.exists());
         assert!(KdfParams::default().check().is_ok());
+    }
+
+    #[test]
+    fn publishing_a_new_file_never_replaces_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wallet.json");
+        // Another process wrote the file after `check_can_create` passed.
+        fs::write(&path, "theirs").unwrap();
+        let err = write_atomically(&path, b"ours", false).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&path).unwrap(), b"theirs");
+        // No temporary file left behind, in either case.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_atomically(&path, b"ours", true).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"ours");
+        let fresh = dir.path().join("fresh.json");
+        write_atomically(&fresh, b"new", false).unwrap();
+        assert_eq!(fs::read(&fresh).unwrap(), b"new");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn weak_parameters_are_recognised() {
+        assert!(!KdfParams::default().is_weak());
+        assert!(fast().is_weak());
+        let fewer_passes = KdfParams {
+            iterations: 2,
+            ..KdfParams::default()
+        };
+        assert!(fewer_passes.is_weak());
+        let more_memory = KdfParams {
+            memory_kib: 2 * KdfParams::default().memory_kib,
+            ..KdfParams::default()
+        };
+        assert!(!more_memory.is_weak());
     }
 }

@@ -49,6 +49,18 @@ pub enum WalletError {
     UnknownChain(String),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    #[error("cannot show the new mnemonic: {source}; {}", if *removed {
+        "the new wallet file was removed"
+    } else {
+        "the wallet file now holds a mnemonic nobody saw: run `wallet new --force` again"
+    })]
+    MnemonicNotShown {
+        source: std::io::Error,
+        removed: bool,
+    },
+    /// A command line clap refused, as one line.
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// Parses an address as a user typed it: all lowercase, or mixed case with
@@ -64,7 +76,7 @@ pub fn parse_amount_input(text: &str) -> Result<Amount, AmountError> {
 
 /// Runs the command line of this process.
 pub fn run() -> Result<(), WalletError> {
-    let cli = cli::Cli::parse_args();
+    let cli = cli::Cli::parse_args()?;
     commands::execute(cli)
 }
 

@@ -2,6 +2,8 @@
 //! trait, and [`HttpNode`], which asks a real node over HTTP. The rest of
 //! the wallet only sees the trait, so it is tested without a node.
 
+use std::collections::HashSet;
+use std::io::Read;
 use std::time::Duration;
 
 use cinder::types::{Address, Amount, Hash, Transaction};
@@ -39,8 +41,9 @@ pub struct AddressInfo {
     pub address: Address,
     /// Confirmed balance, immature coinbase outputs included.
     pub balance: Amount,
-    /// `balance` plus the mempool's net effect.
-    pub unconfirmed_balance: Amount,
+    /// `balance` plus the mempool's net effect: negative while the
+    /// mempool spends more than the confirmed balance holds.
+    pub unconfirmed_balance: SignedAmount,
     pub received: Amount,
     pub sent: Amount,
     pub transaction_count: u64,
@@ -52,7 +55,7 @@ impl AddressInfo {
         AddressInfo {
             address,
             balance: Amount::ZERO,
-            unconfirmed_balance: Amount::ZERO,
+            unconfirmed_balance: SignedAmount::ZERO,
             received: Amount::ZERO,
             sent: Amount::ZERO,
             transaction_count: 0,
@@ -104,6 +107,17 @@ pub enum NodeError {
         path: String,
         reason: String,
     },
+    /// The request may have reached the node: the transaction may be in its
+    /// mempool although no answer said so.
+    #[error(
+        "posting transaction {hash} to node {url} failed after it may have been sent ({reason}): \
+         it may have been accepted, so check GET /transactions/{hash}/status/ before paying again"
+    )]
+    PostUncertain {
+        url: String,
+        hash: Hash,
+        reason: String,
+    },
 }
 
 impl NodeError {
@@ -134,6 +148,12 @@ pub trait NodeClient {
 
 /// Page size for `GET /addresses/{a}/transactions/` (the API's maximum).
 const HISTORY_PAGE: usize = 1000;
+/// At most this many pages of one address's history (10 million entries).
+const MAX_HISTORY_PAGES: usize = 10_000;
+/// The largest answer body read from a node.
+const MAX_BODY: u64 = 32 * 1024 * 1024;
+/// Node-provided text longer than this is cut in messages.
+const MAX_MESSAGE_CHARS: usize = 300;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -141,6 +161,33 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct HttpNode {
     url: String,
     client: reqwest::blocking::Client,
+    /// [`MAX_BODY`]; smaller in tests.
+    max_body: u64,
+}
+
+/// How an exchange with the node failed.
+enum ExchangeError {
+    /// No connection was made: the request was certainly not sent.
+    Connect(reqwest::Error),
+    /// The request may have been sent (timeout, connection lost, error
+    /// reading the answer).
+    AfterSend(String),
+    /// An answer larger than the bound.
+    TooLarge,
+}
+
+/// `text` from a node as one printable line: control characters (newlines,
+/// escape sequences…) become spaces, and a long text is cut.
+pub fn sanitize(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(MAX_MESSAGE_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(MAX_MESSAGE_CHARS).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// `ip:port` or `http://ip:port[/]` as `http://ip:port`.
@@ -164,40 +211,84 @@ impl HttpNode {
                 url: url.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(HttpNode { url, client })
+        Ok(HttpNode {
+            url,
+            client,
+            max_body: MAX_BODY,
+        })
     }
 
-    fn unreachable(&self, e: reqwest::Error) -> NodeError {
-        let reason = if e.is_timeout() {
+    fn describe(e: &reqwest::Error) -> String {
+        if e.is_timeout() {
             "timed out".to_string()
         } else if e.is_connect() {
             "connection failed".to_string()
         } else {
-            e.to_string()
-        };
-        NodeError::Unreachable {
-            url: self.url.clone(),
-            reason,
+            sanitize(&e.to_string())
         }
     }
 
     /// Sends a request; returns the status and body.
-    fn exchange(
+    fn try_exchange(
         &self,
         request: reqwest::blocking::RequestBuilder,
-    ) -> Result<(u16, Vec<u8>), NodeError> {
-        let response = request.send().map_err(|e| self.unreachable(e))?;
+    ) -> Result<(u16, Vec<u8>), ExchangeError> {
+        let response = request.send().map_err(|e| {
+            if e.is_connect() {
+                ExchangeError::Connect(e)
+            } else {
+                ExchangeError::AfterSend(Self::describe(&e))
+            }
+        })?;
         let status = response.status().as_u16();
-        let body = response.bytes().map_err(|e| self.unreachable(e))?;
-        Ok((status, body.to_vec()))
+        if response.content_length().is_some_and(|n| n > self.max_body) {
+            return Err(ExchangeError::TooLarge);
+        }
+        let mut body = Vec::new();
+        response
+            .take(self.max_body.saturating_add(1))
+            .read_to_end(&mut body)
+            .map_err(|e| ExchangeError::AfterSend(sanitize(&e.to_string())))?;
+        if body.len() as u64 > self.max_body {
+            return Err(ExchangeError::TooLarge);
+        }
+        Ok((status, body))
+    }
+
+    /// [`Self::try_exchange`] for a question: any failure to get an answer
+    /// is "unreachable".
+    fn exchange(
+        &self,
+        path: &str,
+        request: reqwest::blocking::RequestBuilder,
+    ) -> Result<(u16, Vec<u8>), NodeError> {
+        self.try_exchange(request).map_err(|e| match e {
+            ExchangeError::Connect(e) => NodeError::Unreachable {
+                url: self.url.clone(),
+                reason: Self::describe(&e),
+            },
+            ExchangeError::AfterSend(reason) => NodeError::Unreachable {
+                url: self.url.clone(),
+                reason,
+            },
+            ExchangeError::TooLarge => self.too_large(path),
+        })
+    }
+
+    fn too_large(&self, path: &str) -> NodeError {
+        NodeError::BadAnswer {
+            url: self.url.clone(),
+            path: path.to_string(),
+            reason: format!("the answer is larger than {} KiB", self.max_body / 1024),
+        }
     }
 
     fn refused(&self, path: &str, status: u16, body: &[u8]) -> NodeError {
         let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
-            Ok(b) => (b.error, b.message),
+            Ok(b) => (sanitize(&b.error), sanitize(&b.message)),
             Err(_) => (
                 "unknown".to_string(),
-                String::from_utf8_lossy(body).chars().take(200).collect(),
+                sanitize(&String::from_utf8_lossy(body)),
             ),
         };
         NodeError::Refused {
@@ -217,13 +308,13 @@ impl HttpNode {
         serde_json::from_slice(body).map_err(|e| NodeError::BadAnswer {
             url: self.url.clone(),
             path: path.to_string(),
-            reason: e.to_string(),
+            reason: sanitize(&e.to_string()),
         })
     }
 
     /// `GET path`, 200 parsed as `T`, anything else an error.
     fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, NodeError> {
-        let (status, body) = self.exchange(self.client.get(format!("{}{path}", self.url)))?;
+        let (status, body) = self.exchange(path, self.client.get(format!("{}{path}", self.url)))?;
         if status != 200 {
             return Err(self.refused(path, status, &body));
         }
@@ -255,23 +346,41 @@ impl NodeClient for HttpNode {
 
     fn address_transactions(&self, address: &Address) -> Result<Vec<HistoryEntry>, NodeError> {
         let mut all: Vec<HistoryEntry> = Vec::new();
-        loop {
+        // The last hash of every page so far: a node whose `before` does not
+        // advance would otherwise be asked forever.
+        let mut page_ends: HashSet<Hash> = HashSet::new();
+        for _ in 0..MAX_HISTORY_PAGES {
             let mut path = format!("/addresses/{address}/transactions/?limit={HISTORY_PAGE}");
             if let Some(last) = all.last() {
                 path.push_str(&format!("&before={}", last.hash));
             }
             let page: Vec<HistoryEntry> = self.get(&path)?;
             let full = page.len() == HISTORY_PAGE;
+            if let Some(last) = page.last()
+                && !page_ends.insert(last.hash)
+            {
+                return Err(NodeError::BadAnswer {
+                    url: self.url.clone(),
+                    path,
+                    reason: format!("the history repeats itself (page ending at {})", last.hash),
+                });
+            }
             all.extend(page);
             if !full {
                 return Ok(all);
             }
         }
+        Err(NodeError::BadAnswer {
+            url: self.url.clone(),
+            path: format!("/addresses/{address}/transactions/"),
+            reason: format!("the history goes on for more than {MAX_HISTORY_PAGES} pages"),
+        })
     }
 
     fn mempool_transaction(&self, hash: &Hash) -> Result<Option<Transaction>, NodeError> {
         let path = format!("/transactions/{hash}/");
-        let (status, body) = self.exchange(self.client.get(format!("{}{path}", self.url)))?;
+        let (status, body) =
+            self.exchange(&path, self.client.get(format!("{}{path}", self.url)))?;
         match status {
             200 => self.parse(&path, &body).map(Some),
             404 => Ok(None),
@@ -291,7 +400,23 @@ impl NodeClient for HttpNode {
             .post(format!("{}{path}", self.url))
             .header("content-type", "application/json")
             .body(body);
-        let (status, body) = self.exchange(request)?;
+        let (status, body) = self.try_exchange(request).map_err(|e| match e {
+            ExchangeError::Connect(e) => NodeError::Unreachable {
+                url: self.url.clone(),
+                reason: Self::describe(&e),
+            },
+            // Sent, or perhaps sent: the node may hold the transaction now.
+            ExchangeError::AfterSend(reason) => NodeError::PostUncertain {
+                url: self.url.clone(),
+                hash: transaction.hash,
+                reason,
+            },
+            ExchangeError::TooLarge => NodeError::PostUncertain {
+                url: self.url.clone(),
+                hash: transaction.hash,
+                reason: "its answer was too large".to_string(),
+            },
+        })?;
         if status == 200 {
             return Ok(());
         }
@@ -405,7 +530,9 @@ fn ask_seed(dns: &str) -> Option<String> {
     if !response.status().is_success() {
         return None;
     }
-    let node: SeedNode = serde_json::from_slice(&response.bytes().ok()?).ok()?;
+    let mut body = Vec::new();
+    response.take(64 * 1024).read_to_end(&mut body).ok()?;
+    let node: SeedNode = serde_json::from_slice(&body).ok()?;
     Some(format!("http://{}:{}", node.ip_address, node.port))
 }
 
@@ -438,6 +565,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(info.transaction_count, 2);
+        // The mempool may spend more than the confirmed balance shows.
+        let info: AddressInfo = serde_json::from_str(
+            r#"{"address":"0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79","balance":0,"unconfirmed_balance":-0.5,"received":3,"sent":3,"transaction_count":2}"#,
+        )
+        .unwrap();
+        assert_eq!(info.unconfirmed_balance.units(), -50_000_000);
 
         let chain: ChainInfo = serde_json::from_str(
             r#"{"name":"regtest","height":7,"total_transactions":3,"block_reward":1.5,"rich_list":[]}"#,
@@ -462,7 +595,8 @@ mod tests {
         );
     }
 
-    /// A one-thread HTTP server answering `(status, body)` by request line.
+    /// A one-thread HTTP server answering `(status, body)` by request line
+    /// (status 0: hang up without answering).
     fn serve(answer: fn(&str) -> (u16, String), requests: usize) -> String {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -487,6 +621,10 @@ mod tests {
                 let mut body = vec![0u8; length];
                 reader.read_exact(&mut body).unwrap();
                 let (status, body) = answer(request_line.trim());
+                if status == 0 {
+                    // Read the request, then hang up without answering.
+                    continue;
+                }
                 let response = format!(
                     "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
@@ -550,5 +688,99 @@ mod tests {
         );
         // And the seed falls back to the default node.
         assert_eq!(choose_node_url(None, "127.0.0.1:1"), FALLBACK_NODE);
+    }
+
+    #[test]
+    fn post_without_an_answer_names_the_hash_and_may_have_been_accepted() {
+        let url = serve(|_| (0, String::new()), 1);
+        let node = HttpNode::new(&url).unwrap();
+        let tx = Transaction::coinbase(1, 1, Address([1; 20]), Amount::from_units(1));
+        let err = node.post_transaction(&tx).unwrap_err();
+        assert!(matches!(err, NodeError::PostUncertain { .. }), "{err}");
+        assert!(!err.is_unreachable());
+        let text = err.to_string();
+        assert!(text.contains(&tx.hash.to_string()), "{text}");
+        assert!(text.contains("may have been accepted"), "{text}");
+        assert!(
+            text.contains(&format!("/transactions/{}/status/", tx.hash)),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "{text}");
+        // Nothing listening: certainly not sent, plainly unreachable.
+        let node = HttpNode::new("http://127.0.0.1:1").unwrap();
+        assert!(node.post_transaction(&tx).unwrap_err().is_unreachable());
+    }
+
+    #[test]
+    fn node_text_is_printed_without_control_characters() {
+        assert_eq!(sanitize("a\nb\u{1b}[31mc\r\td"), "a b [31mc  d");
+        assert_eq!(sanitize(&"x".repeat(1000)).chars().count(), 301);
+        let url = serve(
+            |line| {
+                if line.starts_with("POST") {
+                    (
+                        400,
+                        "{\"error\":\"bad\\u001b[2J\",\"message\":\"line one\\nline two\\u0007\"}"
+                            .into(),
+                    )
+                } else {
+                    (500, "oops\n\u{1b}[31mred".into())
+                }
+            },
+            2,
+        );
+        let node = HttpNode::new(&url).unwrap();
+        let tx = Transaction::coinbase(1, 1, Address([1; 20]), Amount::from_units(1));
+        let err = node.post_transaction(&tx).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "node rejected the transaction: bad [2J: line one line two "
+        );
+        let err = node.chain_info().unwrap_err().to_string();
+        assert!(err.ends_with("unknown: oops  [31mred"), "{err:?}");
+        assert!(!err.chars().any(char::is_control), "{err:?}");
+    }
+
+    #[test]
+    fn history_pages_that_do_not_advance_stop() {
+        // Every page is the same full page, whatever `before` says.
+        let url = serve(
+            |_| {
+                let entries: Vec<String> = (0..HISTORY_PAGE)
+                    .map(|i| {
+                        format!(
+                            r#"{{"hash":"{}","block_height":2,"timestamp":1,"delta":1}}"#,
+                            Hash([i as u8; 32])
+                        )
+                    })
+                    .collect();
+                (200, format!("[{}]", entries.join(",")))
+            },
+            3,
+        );
+        let node = HttpNode::new(&url).unwrap();
+        let err = node.address_transactions(&Address([1; 20])).unwrap_err();
+        assert!(matches!(err, NodeError::BadAnswer { .. }), "{err}");
+        assert!(err.to_string().contains("repeats"), "{err}");
+    }
+
+    #[test]
+    fn answers_larger_than_the_bound_are_refused() {
+        let url = serve(
+            |_| {
+                (
+                    200,
+                    format!(r#"{{"name":"{}","height":3}}"#, "r".repeat(4000)),
+                )
+            },
+            2,
+        );
+        let mut node = HttpNode::new(&url).unwrap();
+        node.max_body = 1024;
+        let err = node.chain_info().unwrap_err();
+        assert!(matches!(err, NodeError::BadAnswer { .. }), "{err}");
+        assert!(err.to_string().contains("larger than"), "{err}");
+        node.max_body = MAX_BODY;
+        assert_eq!(node.chain_info().unwrap().height, 3);
     }
 }

@@ -1,7 +1,8 @@
 //! Where secrets come from: the keystore password from `--password-file`,
-//! `CINDER_WALLET_PASSWORD` or a prompt on the terminal (never stdin); the
-//! mnemonic for `restore` from stdin or a prompt. Prompts turn the
-//! terminal's echo off with `stty` while a secret is typed.
+//! `CINDER_WALLET_PASSWORD` or a prompt on the terminal (`/dev/tty`, also
+//! when stdin is a pipe; never stdin); the mnemonic for `restore` from stdin
+//! or a prompt. Prompts turn the terminal's echo off with `stty` while a
+//! secret is typed.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
@@ -16,7 +17,7 @@ pub const ENV_PASSWORD: &str = "CINDER_WALLET_PASSWORD";
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
     #[error(
-        "no {0}: not on a terminal, so give the password with --password-file or {ENV_PASSWORD}"
+        "no {0}: no terminal to prompt on, so give the password with --password-file or {ENV_PASSWORD}"
     )]
     NoPassword(&'static str),
     #[error("no terminal to ask for the {0} on")]
@@ -39,54 +40,70 @@ pub enum PromptError {
     NoMnemonic,
 }
 
-/// Where the keystore password comes from, in order.
-#[derive(Clone, Debug, Default)]
+/// Where the keystore password comes from, in order. (No `Debug`: it
+/// would print the password.)
+#[derive(Clone, Default)]
 pub struct PasswordSource {
     pub file: Option<PathBuf>,
     /// The value of `CINDER_WALLET_PASSWORD`, if set.
-    pub env: Option<String>,
+    pub env: Option<Zeroizing<String>>,
 }
+
+/// Asks for one secret line: `read_hidden`'s signature.
+type Ask<'a> = &'a mut dyn FnMut(&str, &'static str) -> Result<Zeroizing<String>, PromptError>;
 
 impl PasswordSource {
     pub fn from_env(file: Option<PathBuf>) -> PasswordSource {
         PasswordSource {
             file,
-            env: std::env::var(ENV_PASSWORD).ok(),
+            env: std::env::var(ENV_PASSWORD).ok().map(Zeroizing::new),
         }
     }
 
     /// The password to open an existing keystore.
     pub fn password(&self) -> Result<Zeroizing<String>, PromptError> {
-        self.get(false)
+        self.get(false, &mut read_hidden)
     }
 
     /// The password for a new keystore: typed twice when prompted, never empty.
     pub fn new_password(&self) -> Result<Zeroizing<String>, PromptError> {
-        let password = self.get(true)?;
+        let password = self.get(true, &mut read_hidden)?;
         if password.is_empty() {
             return Err(PromptError::EmptyPassword);
         }
         Ok(password)
     }
 
-    fn get(&self, confirm: bool) -> Result<Zeroizing<String>, PromptError> {
+    /// The file, else the environment, else `ask` on the terminal, whatever
+    /// stdin is (`printf … | wallet restore` prompts on `/dev/tty`).
+    fn get(&self, confirm: bool, ask: Ask) -> Result<Zeroizing<String>, PromptError> {
         if let Some(path) = &self.file {
             return read_password_file(path);
         }
         if let Some(env) = &self.env {
-            return Ok(Zeroizing::new(env.clone()));
+            return Ok(env.clone());
         }
-        if !std::io::stdin().is_terminal() {
-            return Err(PromptError::NoPassword("wallet password"));
-        }
-        let password = read_hidden("wallet password: ", "wallet password")?;
+        let no_terminal = |e| match e {
+            PromptError::NoTerminal(_) => PromptError::NoPassword("wallet password"),
+            other => other,
+        };
+        let password = ask("wallet password: ", "wallet password").map_err(no_terminal)?;
         if confirm {
-            let again = read_hidden("wallet password again: ", "wallet password")?;
+            let again = ask("wallet password again: ", "wallet password").map_err(no_terminal)?;
             if *again != *password {
                 return Err(PromptError::Mismatch);
             }
         }
         Ok(password)
+    }
+}
+
+impl std::fmt::Debug for PasswordSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordSource")
+            .field("file", &self.file)
+            .field("env", &self.env.as_ref().map(|_| "<hidden>"))
+            .finish()
     }
 }
 
@@ -201,14 +218,15 @@ pub fn read_restore_input() -> Result<RestoreInput, PromptError> {
     })
 }
 
-/// The BIP-39 passphrase of `new --passphrase`: prompted twice.
+/// The BIP-39 passphrase of `new --passphrase`: prompted twice on the
+/// terminal (`/dev/tty`, whatever stdin is).
 pub fn read_new_passphrase() -> Result<Zeroizing<String>, PromptError> {
-    if !std::io::stdin().is_terminal() {
-        return Err(PromptError::NoTerminal(
+    let passphrase = read_hidden("BIP-39 passphrase: ", "passphrase").map_err(|e| match e {
+        PromptError::NoTerminal(_) => PromptError::NoTerminal(
             "BIP-39 passphrase (to create a wallet with one non-interactively, use `wallet restore`)",
-        ));
-    }
-    let passphrase = read_hidden("BIP-39 passphrase: ", "passphrase")?;
+        ),
+        other => other,
+    })?;
     let again = read_hidden("BIP-39 passphrase again: ", "passphrase")?;
     if *again != *passphrase {
         return Err(PromptError::Mismatch);
@@ -244,17 +262,17 @@ mod tests {
         std::fs::write(&path, "from file\nignored\n").unwrap();
         let source = PasswordSource {
             file: Some(path.clone()),
-            env: Some("from env".into()),
+            env: Some(Zeroizing::new("from env".into())),
         };
         assert_eq!(source.password().unwrap().as_str(), "from file");
         let source = PasswordSource {
             file: None,
-            env: Some("from env".into()),
+            env: Some(Zeroizing::new("from env".into())),
         };
         assert_eq!(source.new_password().unwrap().as_str(), "from env");
         let source = PasswordSource {
             file: None,
-            env: Some(String::new()),
+            env: Some(Zeroizing::new(String::new())),
         };
         assert!(matches!(
             source.new_password(),
@@ -266,5 +284,32 @@ mod tests {
         };
         let err = source.password().unwrap_err().to_string();
         assert!(err.contains("cannot read password file"), "{err}");
+    }
+
+    #[test]
+    fn without_file_or_env_the_terminal_is_asked_whatever_stdin_is() {
+        let source = PasswordSource::default();
+        let mut asked = Vec::new();
+        let mut ask = |prompt: &str, _: &'static str| {
+            asked.push(prompt.to_string());
+            Ok(Zeroizing::new("typed".to_string()))
+        };
+        assert_eq!(source.get(true, &mut ask).unwrap().as_str(), "typed");
+        assert_eq!(asked, ["wallet password: ", "wallet password again: "]);
+        // No terminal at all: one line naming the other ways.
+        let mut no_tty = |_: &str, what: &'static str| Err(PromptError::NoTerminal(what));
+        let err = source.get(false, &mut no_tty).unwrap_err();
+        assert!(matches!(err, PromptError::NoPassword(_)), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("--password-file") && text.contains(ENV_PASSWORD),
+            "{text}"
+        );
+        // Debug never shows the password.
+        let source = PasswordSource {
+            file: None,
+            env: Some(Zeroizing::new("secret".into())),
+        };
+        assert!(!format!("{source:?}").contains("secret"));
     }
 }

@@ -10,6 +10,27 @@ fn wallet() -> Command {
     c
 }
 
+/// The wallet in a session of its own (util-linux `setsid`, when there is
+/// one), so it has no terminal to prompt on even when the tests run in one:
+/// the wallet asks for a password on /dev/tty whatever stdin is.
+fn wallet_without_terminal() -> Command {
+    let setsid = Command::new("setsid")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut c = if setsid {
+        let mut c = Command::new("setsid");
+        c.arg("--wait").arg(env!("CARGO_BIN_EXE_wallet"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_wallet"))
+    };
+    c.env_remove("CINDER_WALLET_PASSWORD").stdin(Stdio::null());
+    c
+}
+
 #[test]
 fn help_lists_every_command() {
     let out = wallet().arg("--help").output().expect("wallet runs");
@@ -24,7 +45,7 @@ fn help_lists_every_command() {
 fn no_password_without_a_terminal_is_one_clear_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("w.json");
-    let out = wallet()
+    let out = wallet_without_terminal()
         .args(["-w", file.to_str().expect("utf-8 path"), "new"])
         .output()
         .expect("wallet runs");
@@ -76,4 +97,47 @@ fn wrong_checksum_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("wrong checksum"), "{err}");
+}
+
+#[test]
+fn negative_amount_or_fee_is_the_wallets_own_one_line_error() {
+    for (amount, fee) in [("-1", "0.001"), ("1", "-1")] {
+        let out = wallet()
+            .args([
+                "send",
+                "--to",
+                "0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79",
+                "--amount",
+                amount,
+                "--fee",
+                fee,
+                "-w",
+                "/nonexistent/w.json",
+            ])
+            .output()
+            .expect("wallet runs");
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("\"-1\""), "{err}");
+    }
+}
+
+#[test]
+fn usage_errors_are_one_line_and_exit_1() {
+    for args in [
+        &["balance", "--bogus"][..],
+        &["send", "--to", "0xab"],
+        &["new", "--words", "13"],
+        &[],
+    ] {
+        let out = wallet().args(args).output().expect("wallet runs");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+    }
+    let out = wallet().arg("--version").output().expect("wallet runs");
+    assert_eq!(out.status.code(), Some(0));
 }
