@@ -430,3 +430,128 @@ pub fn net_effect(tx: &Transaction, address: &Address) -> i64 {
         .sum();
     received as i64 - sent as i64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SecretKey;
+    use crate::types::Input;
+    use proptest::prelude::*;
+
+    fn key() -> SecretKey {
+        SecretKey::from_bytes(&[5; 32]).expect("valid key")
+    }
+
+    /// A transaction spending output `index` of `parent` (value `value`)
+    /// into one output, paying `fee` units.
+    fn tx(parent: Hash, index: u32, value: u64, fee: u64) -> Transaction {
+        let k = key();
+        let input = Input::spending(parent, index, k.address(), Amount::from_units(value));
+        let mut t = Transaction::unsigned(
+            1,
+            vec![input],
+            &[(k.address(), Amount::from_units(value - fee))],
+        )
+        .expect("fee within value");
+        t.sign_all(&k);
+        t
+    }
+
+    fn size() -> u64 {
+        Transaction::size_for(1, 1) as u64
+    }
+
+    #[test]
+    fn select_orders_by_fee_rate_with_parents_first() {
+        let mut pool = Mempool::new(100, 1_000_000);
+        let cheap_parent = tx(Hash([1; 32]), 0, 1_000_000, size());
+        let rich_child = tx(cheap_parent.hash, 0, 1_000_000 - size(), 10 * size());
+        let middle = tx(Hash([2; 32]), 0, 1_000_000, 3 * size());
+        for t in [&cheap_parent, &rich_child, &middle] {
+            pool.insert(Arc::new((*t).clone()));
+        }
+        let picked: Vec<Hash> = pool.select(10, 1_000_000).iter().map(|t| t.hash).collect();
+        // The child's rate pulls its parent in first; then the middle one.
+        assert_eq!(picked, [cheap_parent.hash, rich_child.hash, middle.hash]);
+        // Room for one transaction: the best package that fits is `middle`.
+        let one: Vec<Hash> = pool.select(1, 1_000_000).iter().map(|t| t.hash).collect();
+        assert_eq!(one, [middle.hash]);
+        assert!(pool.select(10, size() as usize - 1).is_empty());
+    }
+
+    #[test]
+    fn removal_takes_descendants_and_unindexes_everything() {
+        let mut pool = Mempool::new(100, 1_000_000);
+        let a = tx(Hash([1; 32]), 0, 1_000_000, size());
+        let b = tx(a.hash, 0, 1_000_000 - size(), size());
+        let c = tx(b.hash, 0, 1_000_000 - 2 * size(), size());
+        for t in [&a, &b, &c] {
+            pool.insert(Arc::new((*t).clone()));
+        }
+        assert_eq!(pool.with_descendants(&a.hash), [a.hash, b.hash, c.hash]);
+        assert_eq!(pool.spender(&(a.hash, 0)), Some(b.hash));
+        assert_eq!(pool.remove_with_descendants(&b.hash), [b.hash, c.hash]);
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.total_size(), a.size());
+        assert_eq!(pool.spender(&(a.hash, 0)), None);
+        assert!(pool.output(&a.hash, 0).is_some_and(|o| !o.spent));
+        let view = pool.address_view(&key().address());
+        assert_eq!(view.created, [(a.hash, 0, a.outputs[0].value)]);
+        assert!(view.spent.contains(&(Hash([1; 32]), 0)));
+    }
+
+    #[test]
+    fn make_room_evicts_cheapest_with_descendants_or_refuses() {
+        let mut pool = Mempool::new(2, 1_000_000);
+        let cheap = tx(Hash([1; 32]), 0, 1_000_000, size());
+        let child = tx(cheap.hash, 0, 1_000_000 - size(), 9 * size());
+        pool.insert(Arc::new(cheap.clone()));
+        pool.insert(Arc::new(child.clone()));
+        let same_rate = tx(Hash([3; 32]), 0, 1_000_000, size());
+        assert_eq!(pool.make_room(&same_rate, same_rate.size()), None);
+        let better = tx(Hash([3; 32]), 0, 1_000_000, 2 * size());
+        assert_eq!(
+            pool.make_room(&better, better.size()),
+            Some(vec![cheap.hash, child.hash])
+        );
+        // A newcomer whose own parent would have to go is refused.
+        let grandchild = tx(child.hash, 0, 1_000_000 - 10 * size(), 2 * size());
+        assert_eq!(pool.make_room(&grandchild, grandchild.size()), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Whatever the fees and chains, a template never puts a child
+        /// before its parent and stays within its limits.
+        #[test]
+        fn select_keeps_parents_first_and_limits(
+            fees in prop::collection::vec(1u64..20, 1..24),
+            chain_breaks in prop::collection::vec(any::<bool>(), 24),
+            max_count in 1usize..30,
+        ) {
+            let mut pool = Mempool::new(1000, 10_000_000);
+            let mut parent: Option<(Hash, u64)> = None;
+            for (i, rate) in fees.iter().enumerate() {
+                let (prev, value) = match parent {
+                    Some(p) if !chain_breaks[i] => p,
+                    _ => (Hash([i as u8 + 1; 32]), 10_000_000),
+                };
+                let t = tx(prev, 0, value, rate * size());
+                parent = Some((t.hash, t.outputs[0].value.units()));
+                pool.insert(Arc::new(t));
+            }
+            let picked = pool.select(max_count, 10_000_000);
+            prop_assert!(picked.len() <= max_count);
+            let mut seen = std::collections::HashSet::new();
+            for t in &picked {
+                for input in &t.inputs {
+                    if pool.contains(&input.transaction_hash) {
+                        prop_assert!(seen.contains(&input.transaction_hash), "child before parent");
+                    }
+                }
+                seen.insert(t.hash);
+            }
+        }
+    }
+}
