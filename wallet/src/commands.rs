@@ -649,55 +649,7 @@ mod tests {
     #[test]
     fn restore_without_node_still_writes_and_says_so() {
         let h = Harness::new(FakeNode::regtest(0));
-        struct DownNode;
-        impl NodeClient for DownNode {
-            fn url(&self) -> &str {
-                "http://127.0.0.1:1"
-            }
-            fn chain_info(&self) -> Result<crate::node::ChainInfo, crate::node::NodeError> {
-                Err(down())
-            }
-            fn unspent_outputs(
-                &self,
-                _: &Address,
-            ) -> Result<Vec<crate::node::UnspentOutput>, crate::node::NodeError> {
-                Err(down())
-            }
-            fn address_info(
-                &self,
-                _: &Address,
-            ) -> Result<crate::node::AddressInfo, crate::node::NodeError> {
-                Err(down())
-            }
-            fn address_mempool(
-                &self,
-                _: &Address,
-            ) -> Result<Vec<crate::node::MempoolEntry>, crate::node::NodeError> {
-                Err(down())
-            }
-            fn address_transactions(
-                &self,
-                _: &Address,
-            ) -> Result<Vec<crate::node::HistoryEntry>, crate::node::NodeError> {
-                Err(down())
-            }
-            fn mempool_transaction(
-                &self,
-                _: &Hash,
-            ) -> Result<Option<Transaction>, crate::node::NodeError> {
-                Err(down())
-            }
-            fn post_transaction(&self, _: &Transaction) -> Result<(), crate::node::NodeError> {
-                Err(down())
-            }
-        }
-        fn down() -> crate::node::NodeError {
-            crate::node::NodeError::Unreachable {
-                url: "http://127.0.0.1:1".into(),
-                reason: "connection failed".into(),
-            }
-        }
-        let down_node = DownNode;
+        let down_node = crate::fake_node::DownNode;
         let mut out = Vec::new();
         let mut err = Vec::new();
         let mut session = Session {
@@ -977,54 +929,6 @@ mod tests {
 
     #[test]
     fn offline_address_past_twenty_warns_that_it_cannot_check() {
-        struct DownNode;
-        impl NodeClient for DownNode {
-            fn url(&self) -> &str {
-                "http://127.0.0.1:1"
-            }
-            fn chain_info(&self) -> Result<crate::node::ChainInfo, crate::node::NodeError> {
-                Err(down())
-            }
-            fn unspent_outputs(
-                &self,
-                _: &Address,
-            ) -> Result<Vec<crate::node::UnspentOutput>, crate::node::NodeError> {
-                Err(down())
-            }
-            fn address_info(
-                &self,
-                _: &Address,
-            ) -> Result<crate::node::AddressInfo, crate::node::NodeError> {
-                Err(down())
-            }
-            fn address_mempool(
-                &self,
-                _: &Address,
-            ) -> Result<Vec<crate::node::MempoolEntry>, crate::node::NodeError> {
-                Err(down())
-            }
-            fn address_transactions(
-                &self,
-                _: &Address,
-            ) -> Result<Vec<crate::node::HistoryEntry>, crate::node::NodeError> {
-                Err(down())
-            }
-            fn mempool_transaction(
-                &self,
-                _: &Hash,
-            ) -> Result<Option<Transaction>, crate::node::NodeError> {
-                Err(down())
-            }
-            fn post_transaction(&self, _: &Transaction) -> Result<(), crate::node::NodeError> {
-                Err(down())
-            }
-        }
-        fn down() -> crate::node::NodeError {
-            crate::node::NodeError::Unreachable {
-                url: "http://127.0.0.1:1".into(),
-                reason: "connection failed".into(),
-            }
-        }
         let h = Harness::new(FakeNode::regtest(0));
         h.restore();
         keep_receive_index(&h, 18);
@@ -1041,7 +945,7 @@ mod tests {
                 },
                 kdf: KdfParams::insecure_for_tests(),
                 warn_weak_kdf: false,
-                node: &DownNode,
+                node: &crate::fake_node::DownNode,
                 out: &mut out,
                 err: &mut err,
             };

@@ -250,3 +250,44 @@ impl NodeClient for FakeNode {
         Ok(())
     }
 }
+
+/// A node that never answers: every query fails as unreachable.
+pub struct DownNode;
+
+impl DownNode {
+    pub const URL: &'static str = "http://127.0.0.1:1";
+
+    fn down() -> NodeError {
+        NodeError::Unreachable {
+            url: Self::URL.into(),
+            reason: "connection failed".into(),
+        }
+    }
+}
+
+impl NodeClient for DownNode {
+    fn url(&self) -> &str {
+        Self::URL
+    }
+    fn chain_info(&self) -> Result<ChainInfo, NodeError> {
+        Err(Self::down())
+    }
+    fn unspent_outputs(&self, _: &Address) -> Result<Vec<UnspentOutput>, NodeError> {
+        Err(Self::down())
+    }
+    fn address_info(&self, _: &Address) -> Result<AddressInfo, NodeError> {
+        Err(Self::down())
+    }
+    fn address_mempool(&self, _: &Address) -> Result<Vec<MempoolEntry>, NodeError> {
+        Err(Self::down())
+    }
+    fn address_transactions(&self, _: &Address) -> Result<Vec<HistoryEntry>, NodeError> {
+        Err(Self::down())
+    }
+    fn mempool_transaction(&self, _: &Hash) -> Result<Option<Transaction>, NodeError> {
+        Err(Self::down())
+    }
+    fn post_transaction(&self, _: &Transaction) -> Result<(), NodeError> {
+        Err(Self::down())
+    }
+}
