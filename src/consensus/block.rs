@@ -243,3 +243,204 @@ pub fn check_block_transactions<V: OutputView>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Input, Target, Transaction};
+
+    fn block_with(transactions: Vec<Transaction>) -> Block {
+        let params = ChainParams::regtest();
+        Block::assemble(
+            Hash([1; 32]),
+            5,
+            1_763_800_000,
+            params.pow_limit,
+            Address([2; 20]),
+            params.subsidy(5),
+            transactions,
+        )
+        .expect("no overflow")
+    }
+
+    fn paying_tx(n: u8, timestamp: u64) -> Transaction {
+        let key = crate::crypto::SecretKey::from_bytes(&[n.max(1); 32]).expect("key");
+        let input = Input::spending(
+            Hash([n; 32]),
+            0,
+            key.address(),
+            Amount::from_units(1_000_000),
+        );
+        let mut t = Transaction::unsigned(
+            timestamp,
+            vec![input],
+            &[(Address([3; 20]), Amount::from_units(900_000))],
+        )
+        .expect("fee within value");
+        t.sign_all(&key);
+        t
+    }
+
+    #[test]
+    fn shape_counts_and_size() {
+        let mut b = block_with(vec![]);
+        assert_eq!(check_block_shape(&b), Ok(()));
+        b.transaction_count = 2;
+        assert_eq!(
+            check_block_shape(&b).map_err(|e| e.code()),
+            Err("malformed")
+        );
+        b.transactions.clear();
+        b.transaction_count = 0;
+        assert_eq!(
+            check_block_shape(&b).map_err(|e| e.code()),
+            Err("malformed")
+        );
+        // 4096 transactions is the limit, coinbase included (so many
+        // one-input transactions are over the size limit already: the count
+        // is checked first and named).
+        let tx = paying_tx(9, 1);
+        let mut full = block_with(vec![]);
+        full.transactions
+            .extend(std::iter::repeat_n(tx.clone(), MAX_BLOCK_TRANSACTIONS - 1));
+        full.transaction_count = full.transactions.len() as u32;
+        let message = |b: &Block| match check_block_shape(b) {
+            Err(RuleError::Malformed(m)) => m,
+            other => panic!("expected malformed, got {other:?}"),
+        };
+        assert!(message(&full).contains("bytes"), "{}", message(&full));
+        full.transactions.push(tx.clone());
+        full.transaction_count += 1;
+        assert!(
+            message(&full).contains("4096 transactions"),
+            "{}",
+            message(&full)
+        );
+        // Size: a transaction of 256 outputs is 16,577 bytes; 61 of them pass 1,000,000.
+        let key = crate::crypto::SecretKey::from_bytes(&[4; 32]).expect("key");
+        let input = Input::spending(
+            Hash([4; 32]),
+            0,
+            key.address(),
+            Amount::from_units(100_000_000),
+        );
+        let outputs: Vec<(Address, Amount)> = (0..256)
+            .map(|_| (Address([5; 20]), Amount::from_units(1000)))
+            .collect();
+        let big = Transaction::unsigned(1, vec![input], &outputs).expect("fee within value");
+        let mut heavy = block_with(vec![]);
+        heavy.transactions.extend(std::iter::repeat_n(big, 61));
+        heavy.transaction_count = heavy.transactions.len() as u32;
+        assert!(heavy.transactions_size() > MAX_BLOCK_SIZE);
+        assert_eq!(
+            check_block_shape(&heavy).map_err(|e| e.code()),
+            Err("malformed")
+        );
+    }
+
+    #[test]
+    fn pow_is_checked_against_the_blocks_own_target() {
+        let mut b = block_with(vec![]);
+        b.target = Target([0; 32]);
+        b.hash = b.compute_hash();
+        assert_eq!(check_pow(&b), Err(RuleError::BadPow));
+        b.target = Target([0xff; 32]);
+        assert_eq!(check_pow(&b), Ok(()));
+    }
+
+    #[test]
+    fn coinbase_must_be_exactly_the_protocols() {
+        let params = ChainParams::regtest();
+        let good = block_with(vec![paying_tx(7, 1)]);
+        assert_eq!(check_coinbase(&good), Ok(()));
+        assert!(check_block_body(&good, &params).is_ok());
+        type Mutation = fn(&mut Transaction);
+        let mutations: [Mutation; 7] = [
+            |t| t.inputs[0].output_index += 1,
+            |t| t.inputs[0].output_address = Address([1; 20]),
+            |t| t.inputs[0].signature.0[0] = 1,
+            |t| t.outputs[0].address = Address([9; 20]),
+            |t| t.timestamp += 1,
+            |t| t.fee = Amount::from_units(1),
+            |t| t.inputs.push(t.inputs[0].clone()),
+        ];
+        for (i, mutate) in mutations.iter().enumerate() {
+            let mut b = good.clone();
+            mutate(&mut b.transactions[0]);
+            assert_eq!(
+                check_coinbase(&b).map_err(|e| e.code()),
+                Err("bad_coinbase"),
+                "mutation {i}"
+            );
+        }
+        // Reward and fees fields are checked before the coinbase (steps 11, 12).
+        let mut b = good.clone();
+        b.reward = Amount::from_units(b.reward.units() + 1);
+        assert_eq!(
+            check_reward(&b, &params).map_err(|e| e.code()),
+            Err("bad_reward")
+        );
+        let mut b = good;
+        b.fees = Amount::ZERO;
+        assert_eq!(check_fees(&b).map_err(|e| e.code()), Err("bad_fees"));
+    }
+
+    #[test]
+    fn a_transaction_may_not_be_two_hours_past_its_block() {
+        let b = block_with(vec![]);
+        let ok = paying_tx(3, b.timestamp + MAX_FUTURE_SECONDS);
+        let late = paying_tx(3, b.timestamp + MAX_FUTURE_SECONDS + 1);
+        assert_eq!(transaction::check_timestamp(&ok, b.timestamp), Ok(()));
+        assert_eq!(
+            transaction::check_timestamp(&late, b.timestamp).map_err(|e| e.code()),
+            Err("timestamp_in_future")
+        );
+    }
+
+    #[test]
+    fn header_context_rules_in_order() {
+        let b = block_with(vec![]);
+        let parent = ParentContext {
+            height: 4,
+            required_target: b.target,
+            median_time_past: b.timestamp - 1,
+        };
+        assert_eq!(check_header_context(&b, &parent, b.timestamp), Ok(()));
+        let code = |p: &ParentContext, now| check_header_context(&b, p, now).map_err(|e| e.code());
+        assert_eq!(
+            code(
+                &ParentContext {
+                    height: 5,
+                    ..parent.clone()
+                },
+                b.timestamp
+            ),
+            Err("bad_height")
+        );
+        assert_eq!(
+            code(
+                &ParentContext {
+                    required_target: Target([1; 32]),
+                    ..parent.clone()
+                },
+                b.timestamp
+            ),
+            Err("bad_target")
+        );
+        assert_eq!(
+            code(
+                &ParentContext {
+                    median_time_past: b.timestamp,
+                    ..parent.clone()
+                },
+                b.timestamp
+            ),
+            Err("timestamp_too_old")
+        );
+        assert_eq!(
+            code(&parent, b.timestamp - MAX_FUTURE_SECONDS - 1),
+            Err("timestamp_in_future")
+        );
+        assert_eq!(code(&parent, b.timestamp - MAX_FUTURE_SECONDS), Ok(()));
+    }
+}
