@@ -377,7 +377,13 @@ impl Node {
             tx,
             signatures,
             reload_seq,
-            Policy::Relay,
+            // A reloaded transaction passed the fee policy when it entered
+            // (or returned from a disconnected block): only validity counts.
+            if reload_seq.is_some() {
+                Policy::Returning
+            } else {
+                Policy::Relay
+            },
         )?;
         drop(pool);
         drop(store);

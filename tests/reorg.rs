@@ -304,6 +304,13 @@ fn disconnected_transactions_return_even_below_the_relay_fee() {
     let (_, template) = node.get(&format!("/mining/template/?address={me}"));
     assert_eq!(template["prev_hash"], y6.hash.to_string());
     assert_eq!(template["transactions"][1]["hash"], free.hash.to_string());
+    // It stays in the pool across a restart (reloading checks validity only).
+    let dir = node.dir.clone();
+    let tmp = node.stop();
+    let again = TestNode::start_in(&dir, MempoolLimits::default());
+    assert_eq!(pool_hashes(&again), BTreeSet::from([free.hash.to_string()]));
+    drop(again);
+    drop(tmp);
 }
 
 /// From height 4200 regtest's subsidy is 0 and an empty block pays its
