@@ -548,6 +548,31 @@ mod tests {
     use cinder::consensus::transaction::{check_context_free, check_signatures};
     use cinder::types::{Hash, Transaction};
 
+    /// A test session with cheap key stretching and `password` in the
+    /// environment source; change fields with struct update syntax.
+    fn test_session<'a>(
+        wallet: PathBuf,
+        json: bool,
+        password: &str,
+        node: &'a dyn NodeClient,
+        out: &'a mut dyn Write,
+        err: &'a mut dyn Write,
+    ) -> Session<'a> {
+        Session {
+            wallet,
+            json,
+            passwords: PasswordSource {
+                file: None,
+                env: Some(zeroize::Zeroizing::new(password.into())),
+            },
+            kdf: KdfParams::insecure_for_tests(),
+            warn_weak_kdf: true,
+            node,
+            out,
+            err,
+        }
+    }
+
     struct Harness {
         dir: tempfile::TempDir,
         node: FakeNode,
@@ -574,19 +599,14 @@ mod tests {
             let mut out = Vec::new();
             let mut err = Vec::new();
             let result = {
-                let mut session = Session {
-                    wallet: self.path(),
+                let mut session = test_session(
+                    self.path(),
                     json,
-                    passwords: PasswordSource {
-                        file: None,
-                        env: Some(zeroize::Zeroizing::new("test password".into())),
-                    },
-                    kdf: KdfParams::insecure_for_tests(),
-                    warn_weak_kdf: true,
-                    node: &self.node,
-                    out: &mut out,
-                    err: &mut err,
-                };
+                    "test password",
+                    &self.node,
+                    &mut out,
+                    &mut err,
+                );
                 f(&mut session)
             };
             (
@@ -652,19 +672,7 @@ mod tests {
         let down_node = crate::fake_node::DownNode;
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let mut session = Session {
-            wallet: h.path(),
-            json: false,
-            passwords: PasswordSource {
-                file: None,
-                env: Some(zeroize::Zeroizing::new("pw".into())),
-            },
-            kdf: KdfParams::insecure_for_tests(),
-            warn_weak_kdf: true,
-            node: &down_node,
-            out: &mut out,
-            err: &mut err,
-        };
+        let mut session = test_session(h.path(), false, "pw", &down_node, &mut out, &mut err);
         let input = parse_restore_input(format!("{MNEMONIC}\n").as_bytes()).unwrap();
         restore_wallet(&mut session, input, false).unwrap();
         // Offline, `address` shows the kept index.
@@ -827,19 +835,7 @@ mod tests {
         h.restore();
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let mut session = Session {
-            wallet: h.path(),
-            json: false,
-            passwords: PasswordSource {
-                file: None,
-                env: Some(zeroize::Zeroizing::new("not it".into())),
-            },
-            kdf: KdfParams::insecure_for_tests(),
-            warn_weak_kdf: true,
-            node: &h.node,
-            out: &mut out,
-            err: &mut err,
-        };
+        let mut session = test_session(h.path(), false, "not it", &h.node, &mut out, &mut err);
         let e = balance(&mut session, false).unwrap_err().to_string();
         assert!(e.contains("wrong password"), "{e}");
     }
@@ -937,17 +933,15 @@ mod tests {
             let mut out = Vec::new();
             let mut err = Vec::new();
             let mut session = Session {
-                wallet: h.path(),
-                json: true,
-                passwords: PasswordSource {
-                    file: None,
-                    env: Some(zeroize::Zeroizing::new("test password".into())),
-                },
-                kdf: KdfParams::insecure_for_tests(),
                 warn_weak_kdf: false,
-                node: &crate::fake_node::DownNode,
-                out: &mut out,
-                err: &mut err,
+                ..test_session(
+                    h.path(),
+                    true,
+                    "test password",
+                    &crate::fake_node::DownNode,
+                    &mut out,
+                    &mut err,
+                )
             };
             address(&mut session, true).unwrap();
             let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
@@ -981,19 +975,7 @@ mod tests {
             let h = Harness::new(FakeNode::regtest(0));
             let mut out = BrokenPipe;
             let mut err = Vec::new();
-            let mut session = Session {
-                wallet: h.path(),
-                json,
-                passwords: PasswordSource {
-                    file: None,
-                    env: Some(zeroize::Zeroizing::new("pw".into())),
-                },
-                kdf: KdfParams::insecure_for_tests(),
-                warn_weak_kdf: true,
-                node: &h.node,
-                out: &mut out,
-                err: &mut err,
-            };
+            let mut session = test_session(h.path(), json, "pw", &h.node, &mut out, &mut err);
             let e =
                 new_wallet(&mut session, WordCount::Twelve, Default::default(), false).unwrap_err();
             assert!(
@@ -1009,19 +991,7 @@ mod tests {
         h.restore();
         let mut out = BrokenPipe;
         let mut err = Vec::new();
-        let mut session = Session {
-            wallet: h.path(),
-            json: false,
-            passwords: PasswordSource {
-                file: None,
-                env: Some(zeroize::Zeroizing::new("pw".into())),
-            },
-            kdf: KdfParams::insecure_for_tests(),
-            warn_weak_kdf: true,
-            node: &h.node,
-            out: &mut out,
-            err: &mut err,
-        };
+        let mut session = test_session(h.path(), false, "pw", &h.node, &mut out, &mut err);
         let e = new_wallet(&mut session, WordCount::Twelve, Default::default(), true).unwrap_err();
         assert!(
             matches!(e, WalletError::MnemonicNotShown { removed: false, .. }),
@@ -1086,17 +1056,15 @@ mod tests {
         let mut out = Vec::new();
         let mut err = Vec::new();
         let mut session = Session {
-            wallet: h.path(),
-            json: false,
-            passwords: PasswordSource {
-                file: None,
-                env: Some(zeroize::Zeroizing::new("test password".into())),
-            },
-            kdf: KdfParams::insecure_for_tests(),
             warn_weak_kdf: false,
-            node: &h.node,
-            out: &mut out,
-            err: &mut err,
+            ..test_session(
+                h.path(),
+                false,
+                "test password",
+                &h.node,
+                &mut out,
+                &mut err,
+            )
         };
         balance(&mut session, false).unwrap();
         assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));

@@ -47,16 +47,7 @@ pub fn wallet_history(
     for a in discovery.used() {
         let mut sequence = Vec::new();
         for entry in node.address_transactions(&a.address)? {
-            let item = items.entry(entry.hash).or_insert_with(|| {
-                met.push(entry.hash);
-                HistoryItem {
-                    hash: entry.hash,
-                    delta: SignedAmount::ZERO,
-                    confirmations: 0,
-                    block_height: None,
-                    timestamp: entry.timestamp,
-                }
-            });
+            let item = first_met(&mut items, &mut met, entry.hash, entry.timestamp);
             item.delta = item.delta.saturating_add(entry.delta);
             item.block_height = Some(entry.block_height);
             item.confirmations = tip_height
@@ -67,16 +58,7 @@ pub fn wallet_history(
         sequences.push(sequence);
         let mut mempool = Vec::new();
         for entry in node.address_mempool(&a.address)? {
-            let item = items.entry(entry.hash).or_insert_with(|| {
-                met.push(entry.hash);
-                HistoryItem {
-                    hash: entry.hash,
-                    delta: SignedAmount::ZERO,
-                    confirmations: 0,
-                    block_height: None,
-                    timestamp: entry.timestamp,
-                }
-            });
+            let item = first_met(&mut items, &mut met, entry.hash, entry.timestamp);
             item.delta = item.delta.saturating_add(entry.delta);
             mempool.push(entry.hash);
         }
@@ -156,6 +138,25 @@ fn merge_sequences(
         }
     }
     order
+}
+
+/// The entry of `hash`, created (and its first meeting recorded) when new.
+fn first_met<'a>(
+    items: &'a mut HashMap<Hash, HistoryItem>,
+    met: &mut Vec<Hash>,
+    hash: Hash,
+    timestamp: u64,
+) -> &'a mut HistoryItem {
+    items.entry(hash).or_insert_with(|| {
+        met.push(hash);
+        HistoryItem {
+            hash,
+            delta: SignedAmount::ZERO,
+            confirmations: 0,
+            block_height: None,
+            timestamp,
+        }
+    })
 }
 
 #[cfg(test)]
