@@ -2,6 +2,8 @@
 //! protocol (types, hashes, keys, consensus rules) that the node and the
 //! wallet share; with the default `node` feature, also the node itself.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod consensus;
 pub mod crypto;
 #[cfg(feature = "node")]
@@ -11,9 +13,12 @@ pub mod mempool;
 #[cfg(feature = "node")]
 pub mod miner;
 pub mod types;
+pub mod wire;
 
 #[cfg(feature = "node")]
 pub mod api;
+#[cfg(feature = "node")]
+pub mod app;
 #[cfg(feature = "node")]
 pub mod node;
 #[cfg(feature = "node")]

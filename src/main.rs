@@ -3,14 +3,12 @@
 use std::io::{IsTerminal, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use cinder::app::{App, MiningConfig, NodeConfig};
 use cinder::consensus::ChainParams;
-use cinder::datadir::DataDir;
-use cinder::miner::Miner;
-use cinder::node::{MempoolLimits, Node};
+use cinder::node::MempoolLimits;
 use cinder::types::Address;
 use clap::Parser;
 
@@ -81,66 +79,53 @@ fn run() -> anyhow::Result<()> {
         ),
         (false, None) => None,
     };
-    let dir = DataDir::lock(&args.dir)?;
-    let node = Node::open(
-        dir.path(),
-        params.clone(),
-        MempoolLimits {
-            max_count: args.mempool_max_count,
-            max_size: args.mempool_max_size,
-        },
-    )
-    .with_context(|| format!("opening the chain in {}", dir.path().display()))?;
-    let (kept, dropped) = node.load_mempool().context("loading the mempool")?;
-    let node = Arc::new(node);
-    let listener = dir.bind(args.ip, args.port)?;
-    let local = listener.local_addr().context("reading the bound address")?;
-    let snapshot = node.snapshot();
-    tracing::info!(
-        chain = params.name,
-        height = snapshot.info.height,
-        best = %snapshot.info.best_hash,
-        mempool = kept,
-        dropped,
-        dir = %dir.path().display(),
-        "chain loaded"
-    );
-    let workers = args.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    });
-    let system = actix_web::rt::System::new();
-    let server = system.block_on(async {
-        let server = cinder::api::serve(node.clone(), listener, workers)?;
-        // Listen for Ctrl-C / SIGTERM before announcing the port, so that a
-        // supervisor stopping the node at once still gets a clean stop.
-        watch_signals(server.handle())?;
-        anyhow::Ok(server)
-    })?;
-    println!("listening on http://{}:{}", local.ip(), local.port());
-    std::io::stdout().flush().ok();
-    let miner = match reward_address {
-        Some(address) if args.mine => {
+    let mining = match reward_address {
+        Some(reward_address) if args.mine => {
             let default_interval = if params.retarget_interval == 0 {
                 params.block_time
             } else {
                 0
             };
-            let interval = Duration::from_secs(args.mine_interval.unwrap_or(default_interval));
-            tracing::info!(%address, ?interval, "mining");
-            Some(Miner::spawn(node.clone(), address, interval)?)
+            Some(MiningConfig {
+                reward_address,
+                interval: Duration::from_secs(args.mine_interval.unwrap_or(default_interval)),
+            })
         }
         _ => None,
     };
+    let workers = args.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    let config = NodeConfig {
+        dir: args.dir,
+        ip: args.ip,
+        port: args.port,
+        params,
+        mempool: MempoolLimits {
+            max_count: args.mempool_max_count,
+            max_size: args.mempool_max_size,
+        },
+        workers,
+        mining,
+    };
+    let system = actix_web::rt::System::new();
+    let app = system.block_on(async {
+        let app = App::build(config)?;
+        // Listen for Ctrl-C / SIGTERM before announcing the port, so that a
+        // supervisor stopping the node at once still gets a clean stop.
+        watch_signals(app.handle())?;
+        anyhow::Ok(app)
+    })?;
+    let local = app.addr();
+    println!("listening on http://{}:{}", local.ip(), local.port());
+    std::io::stdout().flush().ok();
     // Runs until Ctrl-C / SIGTERM; requests in flight (a block being
     // connected) finish first.
-    let result = system.block_on(server);
-    if let Some(m) = miner {
-        m.stop();
-    }
+    let result = system.block_on(app.run());
     tracing::info!("stopped");
-    result.context("HTTP server")
+    result
 }
 
 /// Stops the server gracefully on Ctrl-C or SIGTERM: requests in flight

@@ -1,0 +1,209 @@
+//! The one place a whole node is built from its configuration: data
+//! directory, chain, mempool, HTTP API, miner and the background tasks of
+//! the network. `main` and every test use it (zero-to-production's
+//! `Application::build`).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::consensus::ChainParams;
+use crate::datadir::DataDir;
+use crate::miner::Miner;
+use crate::node::{MempoolLimits, Node};
+use crate::types::Address;
+
+/// Mining in the node (`--mine`).
+#[derive(Clone, Debug)]
+pub struct MiningConfig {
+    pub reward_address: Address,
+    /// Least time between two blocks this node mines.
+    pub interval: Duration,
+}
+
+/// Everything a node is built from (the flags of `full-node`).
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub dir: PathBuf,
+    pub ip: IpAddr,
+    /// `None`: the port kept in the data directory, or 50000 and up.
+    pub port: Option<u16>,
+    pub params: ChainParams,
+    pub mempool: MempoolLimits,
+    /// HTTP worker threads.
+    pub workers: usize,
+    pub mining: Option<MiningConfig>,
+}
+
+impl NodeConfig {
+    /// A regtest node in `dir` on a free loopback port: what tests start.
+    pub fn for_test(dir: impl Into<PathBuf>) -> NodeConfig {
+        NodeConfig {
+            dir: dir.into(),
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: Some(0),
+            params: ChainParams::regtest(),
+            mempool: MempoolLimits::default(),
+            workers: 2,
+            mining: None,
+        }
+    }
+}
+
+/// A node built and bound, not yet serving: [`App::run`] serves it.
+pub struct App {
+    addr: SocketAddr,
+    node: Arc<Node>,
+    server: actix_web::dev::Server,
+    mining: Option<MiningConfig>,
+    /// Held for as long as the node runs: one node per directory.
+    _dir: DataDir,
+}
+
+impl App {
+    /// Locks the data directory, opens the chain (moving to the heaviest
+    /// valid chain stored), reloads the mempool and binds the API. Call
+    /// inside an actix `System` (the server's workers start here).
+    pub fn build(config: NodeConfig) -> anyhow::Result<App> {
+        let dir = DataDir::lock(&config.dir)?;
+        let node = Node::open(dir.path(), config.params.clone(), config.mempool)
+            .with_context(|| format!("opening the chain in {}", dir.path().display()))?;
+        let (kept, dropped) = node.load_mempool().context("loading the mempool")?;
+        let node = Arc::new(node);
+        let listener = dir.bind(config.ip, config.port)?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let snapshot = node.snapshot();
+        tracing::info!(
+            chain = config.params.name,
+            height = snapshot.info.height,
+            best = %snapshot.info.best_hash,
+            mempool = kept,
+            dropped,
+            dir = %dir.path().display(),
+            "chain loaded"
+        );
+        let server = crate::api::serve(node.clone(), listener, config.workers)?;
+        Ok(App {
+            addr,
+            node,
+            server,
+            mining: config.mining,
+            _dir: dir,
+        })
+    }
+
+    /// The address the API listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// Stops the node gracefully (requests in flight finish).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped through [`App::handle`]; starts the miner and
+    /// the background tasks, and stops them when the server stops.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let miner = match &self.mining {
+            Some(m) => {
+                tracing::info!(address = %m.reward_address, interval = ?m.interval, "mining");
+                Some(Miner::spawn(
+                    self.node.clone(),
+                    m.reward_address,
+                    m.interval,
+                )?)
+            }
+            None => None,
+        };
+        let result = self.server.await;
+        if let Some(m) = miner {
+            m.stop();
+        }
+        result.context("HTTP server")
+    }
+}
+
+/// A node running on a thread of its own, as tests start it.
+pub struct RunningNode {
+    pub addr: SocketAddr,
+    pub node: Arc<Node>,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningNode {
+    /// Builds the node from `config` and serves it on a new thread.
+    pub fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("node".into())
+            .spawn(move || {
+                let system = actix_web::rt::System::new();
+                system.block_on(async move {
+                    let app = match App::build(config) {
+                        Ok(app) => app,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return Ok(());
+                        }
+                    };
+                    let _ = tx.send(Ok((app.addr(), app.node().clone(), app.handle())));
+                    app.run().await
+                })
+            })?;
+        let (addr, node, handle) = rx
+            .recv()
+            .context("the node thread ended before starting")??;
+        Ok(RunningNode {
+            addr,
+            node,
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://ip:port`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the node and waits for its thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let stopped = self.handle.stop(true);
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        // The stop future only needs polling to completion; a tiny runtime
+        // of its own does that from any thread.
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(stopped);
+        }
+        match thread.join() {
+            Ok(Err(e)) => tracing::error!("node stopped with an error: {e:#}"),
+            Err(_) => tracing::error!("node thread panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
