@@ -1,14 +1,16 @@
 //! A simple miner: one background thread mining on the node's own
 //! templates. It hashes only the nonce (no JSON per try), starts over when
-//! the tip or the mempool changes, and connects what it finds as if it had
-//! been posted.
+//! the node's events say the tip or the mempool changed, and connects what
+//! it finds as if it had been posted (origin: miner, so relay sends it on).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::node::Node;
+use tokio::sync::broadcast::error::TryRecvError;
+
+use crate::node::{Node, NodeEvent, Origin};
 use crate::types::{Address, HeaderHasher};
 
 /// Nonces tried between two looks at the tip and the mempool.
@@ -44,8 +46,26 @@ impl Miner {
     }
 }
 
+/// Whether anything happened since the template was built that a new
+/// template would see: the tip moved, or the pool gained a transaction.
+fn template_stale(events: &mut tokio::sync::broadcast::Receiver<NodeEvent>) -> bool {
+    let mut stale = false;
+    loop {
+        match events.try_recv() {
+            Ok(NodeEvent::TipChanged { .. } | NodeEvent::TransactionAdmitted { .. }) => {
+                stale = true
+            }
+            Ok(_) => {}
+            Err(TryRecvError::Lagged(_)) => stale = true,
+            Err(TryRecvError::Empty) => return stale,
+            Err(TryRecvError::Closed) => return true,
+        }
+    }
+}
+
 fn mine(node: &Node, address: &Address, interval: Duration, stop: &AtomicBool) {
     let mut last_found: Option<Instant> = None;
+    let mut events = node.subscribe();
     while !stop.load(Ordering::Acquire) {
         if let Some(t) = last_found {
             let elapsed = t.elapsed();
@@ -54,7 +74,8 @@ fn mine(node: &Node, address: &Address, interval: Duration, stop: &AtomicBool) {
                 continue;
             }
         }
-        let generation = node.generation();
+        // What happened before this template is in it.
+        template_stale(&mut events);
         let mut block = match node.block_template(address) {
             Ok(b) => b,
             Err(e) => {
@@ -73,7 +94,7 @@ fn mine(node: &Node, address: &Address, interval: Duration, stop: &AtomicBool) {
                 }
                 nonce = nonce.wrapping_add(1);
             }
-            if stop.load(Ordering::Acquire) || node.generation() != generation {
+            if stop.load(Ordering::Acquire) || template_stale(&mut events) {
                 break None;
             }
             // Keep the timestamp fresh on long searches.
@@ -84,10 +105,10 @@ fn mine(node: &Node, address: &Address, interval: Duration, stop: &AtomicBool) {
         let Some((nonce, hash)) = found else { continue };
         block.nonce = nonce;
         block.hash = hash;
-        match node.submit_block(&block) {
+        match node.submit_block_from(&block, Origin::Miner) {
             Ok(status) => {
                 last_found = Some(Instant::now());
-                tracing::info!(
+                tracing::debug!(
                     height = block.height,
                     hash = %block.hash,
                     transactions = block.transactions.len(),

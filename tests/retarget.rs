@@ -50,7 +50,7 @@ fn the_node_requires_the_retargeted_target_at_every_tenth_block() {
         expected < params.pow_limit,
         "faster blocks make work harder"
     );
-    assert_eq!(node.next_target().expect("target"), expected);
+    assert_eq!(node.next_target(), expected);
 
     let stale = mined(&chain[9], 150, params.pow_limit, me);
     match node.submit_block(&stale) {
@@ -68,7 +68,7 @@ fn the_node_requires_the_retargeted_target_at_every_tenth_block() {
         Accepted::Connected
     );
     // Block 11 keeps block 10's target.
-    assert_eq!(node.next_target().expect("target"), expected);
+    assert_eq!(node.next_target(), expected);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::params::{parse_address, parse_hash, query_map, query_u64};
 use super::{ApiError, AppState};
 use crate::state::{self, UnspentOutput};
-use crate::types::{Address, Amount};
+use crate::types::{Address, Amount, OutPoint};
 
 /// A signed amount written as an exact JSON number (`-1.2`, `0.5`).
 pub fn signed_amount(units: i64) -> Value {
@@ -61,13 +61,15 @@ async fn unspent(
             Amount::from_units(balance),
         ));
     }
-    let view = state.node.mempool_view_of(&address);
+    let node = state.node.clone();
+    let view = web::block(move || node.mempool_view_of(&address)).await?;
     let mut items = Vec::new();
     let mut balance = 0u64;
-    for o in confirmed
-        .iter()
-        .filter(|o| !view.spent.contains(&(o.transaction_hash, o.output_index)))
-    {
+    for o in confirmed.iter().filter(|o| {
+        !view
+            .spent
+            .contains(&OutPoint::new(o.transaction_hash, o.output_index))
+    }) {
         balance += o.value.units();
         items.push(unspent_json(o));
     }
@@ -128,12 +130,13 @@ pub async fn address(
 ) -> Result<HttpResponse, ApiError> {
     let address = parse_address(&path.into_inner())?;
     let node = state.node.clone();
-    let totals = web::block(move || {
-        node.reads()
-            .with(|conn| state::address_totals(conn, &address))
+    let (totals, net) = web::block(move || {
+        let totals = node
+            .reads()
+            .with(|conn| state::address_totals(conn, &address))?;
+        Ok::<_, ApiError>((totals, node.mempool_net_effect(&address)))
     })
     .await??;
-    let net = state.node.mempool_net_effect(&address);
     let unconfirmed = totals.balance.units() as i64 + net;
     Ok(HttpResponse::Ok().json(json!({
         "address": address,
@@ -185,9 +188,9 @@ pub async fn address_mempool(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let address = parse_address(&path.into_inner())?;
-    let items: Vec<Value> = state
-        .node
-        .mempool_entries_of(&address)
+    let node = state.node.clone();
+    let entries = web::block(move || node.mempool_entries_of(&address)).await?;
+    let items: Vec<Value> = entries
         .into_iter()
         .map(|(hash, timestamp, delta)| json!({"hash": hash, "timestamp": timestamp, "delta": signed_amount(delta)}))
         .collect();

@@ -9,6 +9,7 @@ use super::params::{
 use super::{ApiError, AppState, json_response};
 use crate::state;
 use crate::types::{Block, Hash, Transaction};
+use crate::wire::BlockAccepted;
 
 /// Most blocks one `/blocks/` answer holds, and its size bound.
 const MAX_BLOCKS: u64 = 100;
@@ -260,10 +261,11 @@ pub async fn post_block(
     let node = state.node.clone();
     let block = std::sync::Arc::new(block);
     let submitted = block.clone();
-    let accepted = web::block(move || node.submit_block(&submitted)).await??;
-    Ok(HttpResponse::Ok().json(json!({
-        "status": accepted.as_str(),
-        "hash": block.hash,
-        "height": block.height,
-    })))
+    let origin = super::origin_of(&req);
+    let accepted = web::block(move || node.submit_block_from(&submitted, origin)).await??;
+    Ok(HttpResponse::Ok().json(BlockAccepted {
+        status: accepted,
+        hash: block.hash,
+        height: block.height,
+    }))
 }

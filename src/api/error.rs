@@ -3,12 +3,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
 
 use crate::consensus::{BlockError, RuleError};
-use crate::node::Rejected;
+use crate::mempool::PolicyError;
+use crate::node::{Rejected, TxRejected};
 use crate::state::StoreError;
 use crate::types::Hash;
+use crate::wire::ErrorBody;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -84,14 +85,12 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut body = json!({"error": self.code, "message": self.message});
-        if let Some(t) = self.transaction {
-            body["transaction"] = json!(t);
-        }
-        if let Some(b) = self.block {
-            body["block"] = json!(b);
-        }
-        HttpResponse::build(self.status).json(body)
+        HttpResponse::build(self.status).json(ErrorBody {
+            error: self.code.clone(),
+            message: self.message.clone(),
+            transaction: self.transaction,
+            block: self.block,
+        })
     }
 }
 
@@ -115,6 +114,22 @@ impl From<Rejected> for ApiError {
                 ..ApiError::new(StatusCode::BAD_REQUEST, &code, message)
             },
             Rejected::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<TxRejected> for ApiError {
+    fn from(r: TxRejected) -> Self {
+        match r {
+            TxRejected::Rule(e) => ApiError::rule(&e),
+            TxRejected::Policy(e) => {
+                let status = match e {
+                    PolicyError::AlreadyKnown => StatusCode::CONFLICT,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                ApiError::new(status, e.code(), e.to_string())
+            }
+            TxRejected::Store(e) => e.into(),
         }
     }
 }

@@ -19,7 +19,8 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 
 pub use error::ApiError;
 
-use crate::node::Node;
+use crate::node::{Node, Origin};
+use crate::wire::{NODE_HEADER, NodeAddr};
 
 /// What every handler shares.
 pub struct AppState {
@@ -43,6 +44,17 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
             format!("the body is not a valid JSON object of the protocol: {e}"),
         )
     })
+}
+
+/// Where a posted block or transaction comes from: the node named by
+/// `X-Cinder-Node` (API.md §8), or a client. A malformed header is ignored
+/// (the post is judged on its own).
+pub fn origin_of(req: &actix_web::HttpRequest) -> Origin {
+    req.headers()
+        .get(NODE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<NodeAddr>().ok())
+        .map_or(Origin::Api, Origin::Peer)
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

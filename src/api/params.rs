@@ -46,12 +46,15 @@ pub fn parse_hash(text: &str, what: &str) -> Result<Hash, ApiError> {
     })
 }
 
+/// An address in a path or query: all lowercase, or the checksummed
+/// display form (API.md §5); mixed case with a wrong checksum is refused.
 pub fn parse_address(text: &str) -> Result<Address, ApiError> {
-    text.parse().map_err(|_| {
-        ApiError::bad_request(format!(
-            "malformed address {text:?}: expected 0x and 40 lowercase hex digits"
-        ))
-    })
+    if text.trim() != text {
+        return Err(ApiError::bad_request(format!(
+            "malformed address {text:?}: expected 0x and 40 hex digits"
+        )));
+    }
+    Address::parse_checked(text).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 pub fn parse_block_id(text: &str) -> Result<BlockId, ApiError> {

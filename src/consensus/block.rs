@@ -231,17 +231,21 @@ pub fn check_block_transactions<V: OutputView>(
     coinbase_maturity: u64,
     signature_results: &[Result<(), RuleError>],
     mut apply: impl FnMut(&mut V, usize),
-) -> Result<(), BlockError> {
+) -> Result<Result<(), BlockError>, V::Error> {
     for (i, tx) in block.transactions.iter().enumerate().skip(1) {
-        let fail = |e| BlockError::in_transaction(i, e);
-        transaction::check_inputs(tx, view, block.height, coinbase_maturity).map_err(fail)?;
-        transaction::check_timestamp(tx, block.timestamp).map_err(fail)?;
+        let fail = |e| Ok(Err(BlockError::in_transaction(i, e)));
+        if let Err(e) = transaction::check_inputs(tx, view, block.height, coinbase_maturity)? {
+            return fail(e);
+        }
+        if let Err(e) = transaction::check_timestamp(tx, block.timestamp) {
+            return fail(e);
+        }
         if let Some(Err(e)) = signature_results.get(i) {
-            return Err(fail(e.clone()));
+            return fail(e.clone());
         }
         apply(view, i);
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 #[cfg(test)]

@@ -44,15 +44,10 @@ pub enum RuleError {
     TimestampInFuture { timestamp: u64, limit_base: u64 },
     #[error("input {input} has a bad signature")]
     BadSignature { input: usize },
-    // §4 mempool policy and §6 step 3
+    // §6 step 3 (a transaction's `already_known` is mempool policy:
+    // `crate::mempool::PolicyError`)
     #[error("already known")]
     AlreadyKnown,
-    #[error("pays {paid_units} units for {size} bytes; the minimum relay fee is 1 unit per byte")]
-    FeeTooLow { paid_units: u64, size: usize },
-    #[error(
-        "the mempool is full and this transaction pays no more per byte than the cheapest in it"
-    )]
-    MempoolFull,
     // §6
     #[error("block hash above its target")]
     BadPow,
@@ -97,8 +92,6 @@ impl RuleError {
             TimestampInFuture { .. } => "timestamp_in_future",
             BadSignature { .. } => "bad_signature",
             AlreadyKnown => "already_known",
-            FeeTooLow { .. } => "fee_too_low",
-            MempoolFull => "mempool_full",
             BadPow => "bad_pow",
             InvalidParent => "invalid_parent",
             UnknownParent(_) => "unknown_parent",

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::RuleError;
 use crate::crypto;
-use crate::types::{Address, Amount, Hash, Transaction};
+use crate::types::{Address, Amount, Hash, OutPoint, Transaction};
 
 /// Most inputs, and most outputs, one transaction may have.
 pub const MAX_INPUTS: usize = 256;
@@ -156,43 +156,49 @@ pub struct KnownOutput {
 
 /// A read-only view of outputs at a transaction's place: the active chain
 /// plus whatever is earlier in the block or the mempool.
+///
+/// A lookup can fail (a database error): the checks then return the view's
+/// error, told apart from a broken rule, rather than calling the output
+/// unknown.
 pub trait OutputView {
-    fn output(&self, transaction_hash: &Hash, output_index: u32) -> Option<KnownOutput>;
+    type Error;
+    fn output(&self, outpoint: &OutPoint) -> Result<Option<KnownOutput>, Self::Error>;
 }
 
 /// Steps 10–13, input by input; `height` is the height the transaction is
-/// (or would be) confirmed at.
-pub fn check_inputs(
+/// (or would be) confirmed at. The outer result is the view's; the inner,
+/// the verdict.
+pub fn check_inputs<V: OutputView>(
     tx: &Transaction,
-    view: &impl OutputView,
+    view: &V,
     height: u64,
     coinbase_maturity: u64,
-) -> Result<(), RuleError> {
+) -> Result<Result<(), RuleError>, V::Error> {
     for (input, i) in tx.inputs.iter().enumerate() {
-        let Some(out) = view.output(&i.transaction_hash, i.output_index) else {
-            return Err(RuleError::UnknownInput { input });
+        let Some(out) = view.output(&i.outpoint())? else {
+            return Ok(Err(RuleError::UnknownInput { input }));
         };
         if out.address != i.output_address
             || out.value != i.output_value
             || out.hash != i.output_hash
         {
-            return Err(RuleError::InputMismatch { input });
+            return Ok(Err(RuleError::InputMismatch { input }));
         }
         if out.coinbase
             && let Some(c) = out.height
             && height.saturating_sub(c) < coinbase_maturity
         {
-            return Err(RuleError::ImmatureCoinbase {
+            return Ok(Err(RuleError::ImmatureCoinbase {
                 input,
                 coinbase_height: c,
                 mature_at: c + coinbase_maturity,
-            });
+            }));
         }
         if out.spent {
-            return Err(RuleError::DoubleSpend { input });
+            return Ok(Err(RuleError::DoubleSpend { input }));
         }
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// Step 14: `timestamp` ≤ `base + 7200` (now for the mempool, the block's

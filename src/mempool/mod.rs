@@ -1,13 +1,18 @@
 //! The mempool: unconfirmed transactions in arrival order, bounded by count
 //! and total size, evicting the lowest fee per byte (with descendants)
-//! first. Pure bookkeeping: validation and persistence are the node's.
+//! first, and refusing chains of unconfirmed spends past the limits of
+//! [`policy`]. Pure bookkeeping: validation and persistence are the node's.
+
+pub mod policy;
+
+pub use policy::{MAX_ANCESTORS, MAX_DESCENDANTS, PolicyError};
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::consensus::transaction::KnownOutput;
-use crate::types::{Address, Amount, Hash, Transaction};
+use crate::types::{Address, Amount, Hash, OutPoint, Transaction};
 
 /// Defaults of `--mempool-max-count` and `--mempool-max-size`.
 pub const DEFAULT_MAX_COUNT: usize = 50_000;
@@ -61,7 +66,7 @@ impl Entry {
 #[derive(Clone, Debug, Default)]
 pub struct AddressView {
     /// Confirmed or unconfirmed outpoints spent by mempool transactions.
-    pub spent: HashSet<(Hash, u32)>,
+    pub spent: HashSet<OutPoint>,
     /// Unspent outputs of mempool transactions paying the address, in
     /// arrival order: (transaction hash, output index, value).
     pub created: Vec<(Hash, u32, Amount)>,
@@ -73,7 +78,7 @@ pub struct Mempool {
     arrival: BTreeMap<u64, Hash>,
     by_rate: BTreeSet<RateKey>,
     /// Outpoint → the mempool transaction spending it.
-    spends: HashMap<(Hash, u32), Hash>,
+    spends: HashMap<OutPoint, Hash>,
     by_address: HashMap<Address, BTreeSet<u64>>,
     total_size: usize,
     next_seq: u64,
@@ -135,15 +140,15 @@ impl Mempool {
     }
 
     /// The mempool transaction spending `outpoint`, if any.
-    pub fn spender(&self, outpoint: &(Hash, u32)) -> Option<Hash> {
+    pub fn spender(&self, outpoint: &OutPoint) -> Option<Hash> {
         self.spends.get(outpoint).copied()
     }
 
     /// An output created by a mempool transaction, with whether the mempool
     /// already spends it.
-    pub fn output(&self, transaction_hash: &Hash, output_index: u32) -> Option<KnownOutput> {
-        let entry = self.entries.get(transaction_hash)?;
-        let o = entry.tx.outputs.get(output_index as usize)?;
+    pub fn output(&self, outpoint: &OutPoint) -> Option<KnownOutput> {
+        let entry = self.entries.get(&outpoint.transaction_hash)?;
+        let o = entry.tx.outputs.get(outpoint.output_index as usize)?;
         if o.address.is_zero() {
             return None;
         }
@@ -153,7 +158,7 @@ impl Mempool {
             hash: o.hash,
             height: None,
             coinbase: false,
-            spent: self.spends.contains_key(&(*transaction_hash, output_index)),
+            spent: self.spends.contains_key(outpoint),
         })
     }
 
@@ -211,6 +216,60 @@ impl Mempool {
         Some(order)
     }
 
+    /// The limits on chains of unconfirmed spends (API.md §4): `tx` may
+    /// have at most [`MAX_ANCESTORS`] ancestors in the pool, and no pool
+    /// transaction may get more than [`MAX_DESCENDANTS`] descendants. Every
+    /// walk stops one past its limit, so this costs at most a few hundred
+    /// lookups whatever the pool holds.
+    pub fn check_chain_limits(&self, tx: &Transaction) -> Result<(), PolicyError> {
+        let mut ancestors: HashSet<Hash> = HashSet::new();
+        let mut stack: Vec<Hash> = tx
+            .inputs
+            .iter()
+            .map(|i| i.transaction_hash)
+            .filter(|h| self.entries.contains_key(h))
+            .collect();
+        while let Some(h) = stack.pop() {
+            if !ancestors.insert(h) {
+                continue;
+            }
+            if ancestors.len() > MAX_ANCESTORS {
+                return Err(PolicyError::ChainTooLong { of: tx.hash });
+            }
+            if let Some(e) = self.entries.get(&h) {
+                stack.extend(e.parents.iter().copied());
+            }
+        }
+        for a in &ancestors {
+            if self.count_descendants(a, MAX_DESCENDANTS) + 1 > MAX_DESCENDANTS {
+                return Err(PolicyError::ChainTooLong { of: *a });
+            }
+        }
+        Ok(())
+    }
+
+    /// Descendants of `hash` in the pool (itself excluded), counted up to
+    /// `bound + 1` at most.
+    fn count_descendants(&self, hash: &Hash, bound: usize) -> usize {
+        let mut seen: HashSet<Hash> = HashSet::new();
+        let mut stack: Vec<Hash> = self
+            .entries
+            .get(hash)
+            .map(|e| e.children.iter().copied().collect())
+            .unwrap_or_default();
+        while let Some(h) = stack.pop() {
+            if seen.len() > bound {
+                break;
+            }
+            if seen.insert(h)
+                && let Some(e) = self.entries.get(&h)
+            {
+                stack.extend(e.children.iter().copied());
+            }
+        }
+        seen.len()
+    }
+
     /// Adds a validated transaction; its in-pool parents are those of its
     /// inputs that the mempool created.
     pub fn insert(&mut self, tx: Arc<Transaction>) -> u64 {
@@ -227,8 +286,7 @@ impl Mempool {
         let size = tx.size();
         let mut parents = Vec::new();
         for input in &tx.inputs {
-            self.spends
-                .insert((input.transaction_hash, input.output_index), hash);
+            self.spends.insert(input.outpoint(), hash);
             if self.entries.contains_key(&input.transaction_hash)
                 && !parents.contains(&input.transaction_hash)
             {
@@ -282,7 +340,7 @@ impl Mempool {
         self.arrival.remove(&entry.seq);
         self.total_size -= entry.size;
         for input in &entry.tx.inputs {
-            let key = (input.transaction_hash, input.output_index);
+            let key = input.outpoint();
             if self.spends.get(&key) == Some(hash) {
                 self.spends.remove(&key);
             }
@@ -336,13 +394,15 @@ impl Mempool {
         for e in self.of_address(address) {
             for i in &e.tx.inputs {
                 if i.output_address == *address {
-                    view.spent.insert((i.transaction_hash, i.output_index));
+                    view.spent.insert(i.outpoint());
                 }
             }
         }
         for e in self.of_address(address) {
             for o in &e.tx.outputs {
-                if o.address == *address && !self.spends.contains_key(&(e.tx.hash, o.index)) {
+                if o.address == *address
+                    && !self.spends.contains_key(&OutPoint::new(e.tx.hash, o.index))
+                {
                     view.created.push((e.tx.hash, o.index, o.value));
                 }
             }
@@ -489,15 +549,18 @@ mod tests {
             pool.insert(Arc::new((*t).clone()));
         }
         assert_eq!(pool.with_descendants(&a.hash), [a.hash, b.hash, c.hash]);
-        assert_eq!(pool.spender(&(a.hash, 0)), Some(b.hash));
+        assert_eq!(pool.spender(&OutPoint::new(a.hash, 0)), Some(b.hash));
         assert_eq!(pool.remove_with_descendants(&b.hash), [b.hash, c.hash]);
         assert_eq!(pool.len(), 1);
         assert_eq!(pool.total_size(), a.size());
-        assert_eq!(pool.spender(&(a.hash, 0)), None);
-        assert!(pool.output(&a.hash, 0).is_some_and(|o| !o.spent));
+        assert_eq!(pool.spender(&OutPoint::new(a.hash, 0)), None);
+        assert!(
+            pool.output(&OutPoint::new(a.hash, 0))
+                .is_some_and(|o| !o.spent)
+        );
         let view = pool.address_view(&key().address());
         assert_eq!(view.created, [(a.hash, 0, a.outputs[0].value)]);
-        assert!(view.spent.contains(&(Hash([1; 32]), 0)));
+        assert!(view.spent.contains(&OutPoint::new(Hash([1; 32]), 0)));
     }
 
     #[test]

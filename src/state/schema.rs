@@ -13,6 +13,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "mempool",
         include_str!("../../migrations/0002_mempool.sql"),
     ),
+    (
+        3,
+        "invalid_blocks",
+        include_str!("../../migrations/0003_invalid_blocks.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +37,12 @@ pub enum SchemaError {
 }
 
 /// Sets the connection options every connection uses.
-pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+pub fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
+    // A writer that reads first and then writes must hold the write lock
+    // from its first statement: a deferred transaction's upgrade fails at
+    // once with `database is locked` when another connection committed in
+    // between, whatever the busy timeout (API.md: no 5xx for valid input).
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;

@@ -10,4 +10,4 @@ mod transaction;
 pub use amount::{Amount, AmountError, COIN};
 pub use block::{Block, BlockHeader, BlockSummary, HEADER_LEN, HeaderHasher, NONCE_OFFSET};
 pub use bytes::{Address, AddressInputError, Hash, HexError, Signature, Target};
-pub use transaction::{Input, Output, Transaction, TransactionHeader, output_hash};
+pub use transaction::{Input, OutPoint, Output, Transaction, TransactionHeader, output_hash};

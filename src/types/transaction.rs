@@ -50,6 +50,22 @@ pub struct TransactionHeader {
     pub hash: Hash,
 }
 
+/// An output of a transaction, as an input names what it spends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OutPoint {
+    pub transaction_hash: Hash,
+    pub output_index: u32,
+}
+
+impl OutPoint {
+    pub fn new(transaction_hash: Hash, output_index: u32) -> OutPoint {
+        OutPoint {
+            transaction_hash,
+            output_index,
+        }
+    }
+}
+
 /// Bytes of one input in the transaction body, before its signature.
 const INPUT_BODY_LEN: usize = 32 + 4 + 20 + 8 + 32;
 /// Bytes of one output in the transaction body.
@@ -68,6 +84,11 @@ pub fn output_hash(index: u32, address: &Address, value: Amount) -> Hash {
 }
 
 impl Input {
+    /// The output this input spends.
+    pub fn outpoint(&self) -> OutPoint {
+        OutPoint::new(self.transaction_hash, self.output_index)
+    }
+
     /// An unsigned input spending output `output_index` of `transaction_hash`,
     /// which paid `value` to `address` (its hash is derived).
     pub fn spending(

@@ -1,0 +1,364 @@
+//! Block intake (`POST /blocks/`, the miner, sync): PROTOCOL.md §6 in
+//! order, connection or a side branch, reorganisation to the heaviest valid
+//! chain (§7), and the mempool after each.
+
+use std::sync::{Arc, MutexGuard};
+
+use rayon::prelude::*;
+
+use super::transactions::Policy;
+use super::{Accepted, Node, NodeEvent, Origin, TxRejected};
+use crate::consensus::block::{
+    check_block_body, check_block_hash, check_block_shape, check_header_context, check_pow,
+};
+use crate::consensus::transaction::check_signatures;
+use crate::consensus::{BlockError, RuleError};
+use crate::mempool::PolicyError;
+use crate::state::{ChainStore, ConnectError, PoolOp, ReorgError, Reorganized, StoreError};
+use crate::types::{Block, Hash, Transaction};
+
+/// Why a block was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected {
+    /// A consensus rule, with the transaction index where one failed, and
+    /// the failing block's hash when it is not the one posted.
+    #[error("{error}")]
+    Rule {
+        error: BlockError,
+        block: Option<Hash>,
+    },
+    /// A block remembered as invalid, posted again: its own error again.
+    #[error("{message}")]
+    KnownInvalid {
+        code: String,
+        message: String,
+        transaction: Option<usize>,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<RuleError> for Rejected {
+    fn from(e: RuleError) -> Self {
+        Rejected::Rule {
+            error: e.into(),
+            block: None,
+        }
+    }
+}
+
+impl From<BlockError> for Rejected {
+    fn from(e: BlockError) -> Self {
+        Rejected::Rule {
+            error: e,
+            block: None,
+        }
+    }
+}
+
+impl Rejected {
+    /// The API's error code.
+    pub fn code(&self) -> &str {
+        match self {
+            Rejected::Rule { error, .. } => error.error.code(),
+            Rejected::KnownInvalid { code, .. } => code,
+            Rejected::Store(_) => "internal",
+        }
+    }
+}
+
+/// A test's way to stop the process at a chosen point, as a crash would
+/// (`CINDER_TEST_FAULT=before_reorg`: after the heavier side block is
+/// committed, before the reorganisation runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FaultPoint {
+    BeforeReorg,
+}
+
+impl FaultPoint {
+    pub(super) fn from_env() -> Option<FaultPoint> {
+        match std::env::var("CINDER_TEST_FAULT").ok()?.as_str() {
+            "before_reorg" => Some(FaultPoint::BeforeReorg),
+            _ => None,
+        }
+    }
+}
+
+impl Node {
+    /// Checks a block in the order of PROTOCOL.md §6 and connects it when it
+    /// extends the active chain.
+    pub fn submit_block(&self, block: &Block) -> Result<Accepted, Rejected> {
+        self.submit_block_from(block, Origin::Api)
+    }
+
+    /// [`Node::submit_block`] naming where the block came from.
+    pub fn submit_block_from(&self, block: &Block, origin: Origin) -> Result<Accepted, Rejected> {
+        // Steps 1–2: nothing to look up.
+        check_block_shape(block)?;
+        check_block_hash(block)?;
+        let parent_context = {
+            let store = self.store();
+            // Step 3, and an invalid block's own error again.
+            if let Some(bad) = store.invalid(&block.hash)? {
+                return Err(Rejected::KnownInvalid {
+                    code: bad.code,
+                    message: bad.message,
+                    transaction: bad.transaction,
+                });
+            }
+            if store.record(&block.hash)?.is_some() {
+                return Err(RuleError::AlreadyKnown.into());
+            }
+            check_pow(block)?; // step 4
+            // Step 5.
+            if store.invalid(&block.prev_hash)?.is_some() {
+                return Err(RuleError::InvalidParent.into());
+            }
+            let Some(parent) = store.record(&block.prev_hash)? else {
+                return Err(RuleError::UnknownParent(block.prev_hash).into());
+            };
+            store.parent_context(&parent)?
+        };
+        check_header_context(block, &parent_context, self.now())?; // steps 6–8
+        let sighashes = check_block_body(block, &self.params)?; // steps 9–13
+        // Step 15 on all cores, reported in sequential order by step 14.
+        let signatures: Vec<Result<(), RuleError>> = block
+            .transactions
+            .par_iter()
+            .zip(sighashes.par_iter())
+            .enumerate()
+            .map(|(i, (tx, sighash))| {
+                if i == 0 {
+                    Ok(())
+                } else {
+                    check_signatures(tx, sighash)
+                }
+            })
+            .collect();
+
+        let mut store = self.store();
+        if store.record(&block.hash)?.is_some() {
+            return Err(RuleError::AlreadyKnown.into());
+        }
+        // The parent may have been found invalid while the lock was free.
+        if store.invalid(&block.prev_hash)?.is_some() {
+            return Err(RuleError::InvalidParent.into());
+        }
+        let tip = store.tip()?;
+        if block.prev_hash != tip.hash {
+            // A side branch (PROTOCOL.md §7): stored with its work; the node
+            // moves to it only when it is strictly heavier.
+            let work = store.store_side_block(block)?;
+            if work <= tip.total_work {
+                tracing::debug!(hash = %block.hash, height = block.height, "side-chain block stored");
+                return Ok(Accepted::SideChain);
+            }
+            if self.fault == Some(FaultPoint::BeforeReorg) {
+                tracing::warn!("CINDER_TEST_FAULT=before_reorg: aborting");
+                std::process::abort();
+            }
+            return self.reorganize(store, block.hash, origin);
+        }
+        match store.connect_block(block, &signatures) {
+            Ok(()) => {
+                let block = Arc::new(block.clone());
+                {
+                    // The block is committed: the pool's bookkeeping must not
+                    // keep the tip from moving. Pool and snapshot change
+                    // together, under the pool's lock.
+                    let mut pool = self.pool();
+                    self.remove_confirmed(&mut pool, &block);
+                    self.refresh_snapshot(&store)?;
+                    self.pool_changed(&pool);
+                }
+                drop(store);
+                if let Err(e) = self.journal.flush() {
+                    tracing::error!("mempool table after block {}: {e}", block.hash);
+                }
+                self.publish(NodeEvent::BlockConnected {
+                    block: block.clone(),
+                    origin,
+                });
+                self.publish(NodeEvent::TipChanged {
+                    tip: block,
+                    status: Accepted::Connected,
+                    origin,
+                });
+                Ok(Accepted::Connected)
+            }
+            Err(ConnectError::Rule(error)) => Err(error.into()),
+            Err(ConnectError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// After a restart (or a failed reorganisation): moves to the heaviest
+    /// valid chain stored, if it is not the active one (API.md §7).
+    pub(super) fn settle_on_heaviest(&self) -> Result<(), StoreError> {
+        let store = self.store();
+        let tip = store.tip()?;
+        let Some(best) = store.heaviest_candidate()? else {
+            return Ok(());
+        };
+        if best.cumulative_work <= tip.total_work {
+            return Ok(());
+        }
+        tracing::info!(tip = %best.hash, height = best.height, "moving to the heaviest stored chain");
+        match self.reorganize(store, best.hash, Origin::Restart) {
+            Ok(_) => Ok(()),
+            Err(Rejected::Store(e)) => Err(e),
+            Err(e) => {
+                tracing::warn!("a stored branch is invalid: {e}");
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves to the branch ending at `new_tip`; if one of its blocks fails
+    /// step 14, marks it (and what is built on it) invalid in a following
+    /// transaction and ends on the heaviest chain still valid, answering
+    /// that block's error.
+    fn reorganize(
+        &self,
+        mut store: MutexGuard<'_, ChainStore>,
+        new_tip: Hash,
+        origin: Origin,
+    ) -> Result<Accepted, Rejected> {
+        let old_tip = store.tip()?.hash;
+        let mut target = new_tip;
+        let mut first_error: Option<Rejected> = None;
+        let mut done = Reorganized::default();
+        loop {
+            match store.reorganize(&target) {
+                Ok(step) => {
+                    tracing::info!(
+                        disconnected = step.disconnected.len(),
+                        connected = step.connected.len(),
+                        tip = %target,
+                        "reorganized to a heavier branch"
+                    );
+                    done.disconnected.extend(step.disconnected);
+                    done.connected.extend(step.connected);
+                    break;
+                }
+                Err(ReorgError::Invalid { block, error }) => {
+                    tracing::warn!(%block, "branch block invalid: {error}");
+                    store.mark_invalid(&block, &error)?;
+                    if first_error.is_none() {
+                        first_error = Some(Rejected::Rule {
+                            error,
+                            block: (block != new_tip).then_some(block),
+                        });
+                    }
+                    // The heaviest chain still valid: maybe part of the branch.
+                    let tip = store.tip()?;
+                    match store.heaviest_candidate()? {
+                        Some(best) if best.cumulative_work > tip.total_work => target = best.hash,
+                        _ => break,
+                    }
+                }
+                Err(ReorgError::Store(e)) => return Err(e.into()),
+            }
+        }
+        let tip = store.tip()?;
+        if tip.hash != old_tip {
+            {
+                let mut pool = self.pool();
+                let (admitted, dropped) =
+                    self.readmit_after_reorg(&store, &mut pool, &done.disconnected);
+                self.refresh_snapshot(&store)?;
+                self.pool_changed(&pool);
+                tracing::info!(admitted, dropped, "mempool after reorganisation");
+            }
+            drop(store);
+            if let Err(e) = self.journal.flush() {
+                tracing::error!("mempool table after reorganisation: {e}");
+            }
+            for block in done.disconnected {
+                self.publish(NodeEvent::BlockDisconnected {
+                    block: Arc::new(block),
+                });
+            }
+            let mut last = None;
+            for block in done.connected {
+                let block = Arc::new(block);
+                self.publish(NodeEvent::BlockConnected {
+                    block: block.clone(),
+                    origin,
+                });
+                last = Some(block);
+            }
+            if let Some(tip) = last {
+                self.publish(NodeEvent::TipChanged {
+                    tip,
+                    status: Accepted::Reorganized,
+                    origin,
+                });
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(Accepted::Reorganized),
+        }
+    }
+
+    /// After a block is connected: its transactions leave the pool, and
+    /// pool transactions spending what it spent leave with their descendants.
+    fn remove_confirmed(&self, pool: &mut crate::mempool::Mempool, block: &Block) {
+        let mut removed = Vec::new();
+        for tx in block.transactions.iter().skip(1) {
+            if pool.remove(&tx.hash).is_some() {
+                removed.push(tx.hash);
+            }
+        }
+        for tx in block.transactions.iter().skip(1) {
+            for input in &tx.inputs {
+                if let Some(spender) = pool.spender(&input.outpoint()) {
+                    removed.extend(pool.remove_with_descendants(&spender));
+                }
+            }
+        }
+        self.journal.queue(removed.into_iter().map(PoolOp::Remove));
+    }
+
+    /// After a reorganisation, with the chain and the pool locked (so no
+    /// template pairs the new tip with the old pool): transactions of
+    /// disconnected blocks return when still valid, and pool transactions
+    /// that no longer validate (conflicts with the new chain) leave with
+    /// their descendants. As at a restart, only validity counts: every one
+    /// of them passed step 15 before (in a block or on admission), so no
+    /// signature is checked again, and none is refused for its fee.
+    fn readmit_after_reorg(
+        &self,
+        store: &ChainStore,
+        pool: &mut crate::mempool::Mempool,
+        disconnected: &[Block],
+    ) -> (usize, usize) {
+        let old_pool: Vec<Arc<Transaction>> =
+            pool.in_arrival_order().map(|e| e.tx.clone()).collect();
+        for t in &old_pool {
+            pool.remove(&t.hash);
+        }
+        self.journal
+            .queue(old_pool.iter().map(|t| PoolOp::Remove(t.hash)));
+        // Oldest blocks first, so that parents come before children; then
+        // the old pool in arrival order.
+        let returning = disconnected
+            .iter()
+            .rev()
+            .flat_map(|b| b.transactions.iter().skip(1).cloned());
+        let kept = old_pool.into_iter().map(|t| (*t).clone());
+        let (mut admitted, mut dropped) = (0usize, 0usize);
+        for tx in returning.chain(kept) {
+            match self.admit(store, pool, tx, Ok(()), None, Policy::Returning) {
+                Ok(_) => admitted += 1,
+                Err(TxRejected::Policy(PolicyError::AlreadyKnown)) => {}
+                Err(TxRejected::Store(e)) => {
+                    tracing::error!("mempool after reorganisation: {e}");
+                    dropped += 1;
+                }
+                Err(_) => dropped += 1,
+            }
+        }
+        (admitted, dropped)
+    }
+}
