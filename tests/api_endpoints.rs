@@ -1332,3 +1332,52 @@ fn blocks_default_to_100_per_answer() {
         (1..102).collect::<Vec<_>>()
     );
 }
+
+/// API.md §5: a path address may be the wallet's checksummed display
+/// form; a wrong checksum is 400; answers carry the lowercase form.
+#[test]
+fn addresses_in_paths_take_the_display_form() {
+    let node = vector_node();
+    let address: cinder::types::Address = A.parse().expect("vector address");
+    let display = address.to_checksummed();
+    assert_ne!(display, A, "the vector address has letters to case");
+    for path in [
+        format!("/addresses/{display}/"),
+        format!("/utxo/{display}/"),
+        format!("/addresses/{display}/transactions/"),
+        format!("/mining/template/?address={display}"),
+    ] {
+        let (status, body) = node.get(&path);
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    assert_eq!(
+        get_ok(&node, &format!("/addresses/{display}/"))["address"],
+        A
+    );
+    // One letter's case flipped: a typo the checksum catches.
+    let flipped: String = display
+        .char_indices()
+        .map(|(i, c)| {
+            if i == display
+                .rfind(|c: char| c.is_ascii_alphabetic() && c != 'x')
+                .unwrap_or(0)
+            {
+                if c.is_ascii_uppercase() {
+                    c.to_ascii_lowercase()
+                } else {
+                    c.to_ascii_uppercase()
+                }
+            } else {
+                c
+            }
+        })
+        .collect();
+    let (status, body) = node.get(&format!("/addresses/{flipped}/"));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("wrong checksum")),
+        "{body}"
+    );
+}

@@ -309,6 +309,13 @@ fn disconnected_transactions_return_even_below_the_relay_fee() {
     let tmp = node.stop();
     let again = TestNode::start_in(&dir, MempoolLimits::default());
     assert_eq!(pool_hashes(&again), BTreeSet::from([free.hash.to_string()]));
+    // A later reorganisation re-admits the pool as a restart does: by
+    // validity, not by the relay fee (it used to drop it here).
+    let w6 = block_on(&y5, &me, &[], 2);
+    let w7 = block_on(&w6, &me, &[], 2);
+    assert_eq!(again.post_block(&w6).1["status"], "side_chain");
+    assert_eq!(again.post_block(&w7).1["status"], "reorganized");
+    assert_eq!(pool_hashes(&again), BTreeSet::from([free.hash.to_string()]));
     drop(again);
     drop(tmp);
 }

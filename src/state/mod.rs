@@ -341,3 +341,48 @@ pub fn tip(conn: &Connection) -> Result<Tip, StoreError> {
             })
         })?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two writers on one database, as the chain and the mempool table are:
+    /// one reads then writes while the other commits in between. With
+    /// deferred transactions the first one's write fails at once with
+    /// `database is locked` (the busy timeout does not cover the upgrade);
+    /// every writer connection begins IMMEDIATE, so the other one waits.
+    #[test]
+    fn a_writer_that_reads_first_never_fails_on_a_concurrent_commit() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("chain.sqlite");
+        ChainStore::open(&path, &ChainParams::regtest()).expect("store opens");
+        let mut chain = open_connection(&path).expect("chain connection");
+        let pool = open_connection(&path).expect("pool connection");
+        let tx = chain.transaction().expect("begin");
+        let before: i64 = tx
+            .query_row("SELECT count(*) FROM mempool", [], |r| r.get(0))
+            .expect("read");
+        let other = std::thread::spawn(move || {
+            pool.execute(
+                "INSERT INTO mempool (seq, hash, json) VALUES (1, x'01', '{}')",
+                [],
+            )
+        });
+        // Give the other writer every chance to commit in between.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        tx.execute(
+            "INSERT INTO mempool (seq, hash, json) VALUES (2, x'02', '{}')",
+            [],
+        )
+        .expect("the write after a read is not refused");
+        tx.commit().expect("commit");
+        other
+            .join()
+            .expect("thread")
+            .expect("the other writer waited, then wrote");
+        let after: i64 = chain
+            .query_row("SELECT count(*) FROM mempool", [], |r| r.get(0))
+            .expect("read");
+        assert_eq!(after, before + 2);
+    }
+}

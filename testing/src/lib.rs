@@ -287,6 +287,15 @@ impl NodeProcess {
     /// A node on `root/data`; when it exits (or stays silent past
     /// [`START_TIMEOUT`]) instead of printing its URL, how it ended.
     pub fn try_start_in(root: TempDir, args: &[&str]) -> Result<NodeProcess, Finished> {
+        Self::try_start_with_env(root, args, &[])
+    }
+
+    /// [`NodeProcess::try_start_in`] with environment variables set.
+    pub fn try_start_with_env(
+        root: TempDir,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<NodeProcess, Finished> {
         let data_dir = Self::data_dir_of(root.path());
         let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let stderr_path = root.path().join(format!("full-node-{n}.stderr"));
@@ -298,6 +307,7 @@ impl NodeProcess {
             .args(["-p", "0"])
             .args(args)
             .env("NO_COLOR", "1") // plain log lines in the stderr file
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr_file);
@@ -391,6 +401,17 @@ impl NodeProcess {
                 )
             });
         let root = self.root.take().expect("root held until stop");
+        (root, status)
+    }
+
+    /// Waits for the node to exit by itself (a crash a test provoked) and
+    /// gives back its directory, with how it exited.
+    pub fn wait_for_exit(mut self, timeout: Duration) -> (TempDir, ExitStatus) {
+        let status = self
+            .child
+            .wait_until(Instant::now() + timeout)
+            .unwrap_or_else(|| panic!("full-node still running after {timeout:?}"));
+        let root = self.root.take().expect("root held until exit");
         (root, status)
     }
 

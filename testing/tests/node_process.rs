@@ -5,8 +5,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use cinder::consensus::ChainParams;
+use cinder::types::Block;
 use testing::{
-    NodeProcess, get, get_ok, post_vector_chain, run_full_node_to_exit, stranger, units, wait_for,
+    NodeProcess, get, get_ok, mine_block, post, post_vector_chain, run_full_node_to_exit, solve,
+    stranger, units, wait_for,
 };
 
 /// The names of the files in `dir`.
@@ -160,4 +163,72 @@ fn sigterm_right_after_the_url_line_stops_cleanly() {
         let status = node.terminate_now();
         assert!(status.success(), "{status}");
     }
+}
+
+/// API.md §7: a node killed between storing a heavier side block and the
+/// reorganisation it triggers (the fault point aborts the process there)
+/// is on the heaviest chain after the restart, not stuck on the lighter one
+/// with the heavier block answering `already_known` for ever.
+#[test]
+fn a_crash_inside_a_reorganisation_heals_at_restart() {
+    let node = NodeProcess::start(&[]);
+    let a1 = mine_block(&node.url, &stranger(1));
+    let (root, _) = node.stop();
+    let node = NodeProcess::try_start_with_env(root, &[], &[("CINDER_TEST_FAULT", "before_reorg")])
+        .unwrap_or_else(|f| panic!("full-node did not start: {f}"));
+    let params = ChainParams::regtest();
+    let branch_block = |prev: &Block, timestamp: u64| {
+        let height = prev.height + 1;
+        solve(
+            Block::assemble(
+                prev.hash,
+                height,
+                timestamp,
+                params.pow_limit,
+                stranger(2),
+                params.subsidy(height),
+                Vec::new(),
+            )
+            .expect("no overflow"),
+        )
+    };
+    let b1 = branch_block(&params.genesis(), a1.timestamp + 1);
+    let b2 = branch_block(&b1, a1.timestamp + 2);
+    let (status, body) = post(
+        &node.url,
+        "/blocks/",
+        &serde_json::to_string(&b1).expect("JSON"),
+    );
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("side_chain")),
+        "{body}"
+    );
+    // The heavier block: stored, then the process dies before reorganising.
+    let _ = reqwest::blocking::Client::new()
+        .post(format!("{}/blocks/", node.url))
+        .header("content-type", "application/json")
+        .body(serde_json::to_string(&b2).expect("JSON"))
+        .send();
+    let (root, status) = node.wait_for_exit(Duration::from_secs(30));
+    assert!(
+        !status.success(),
+        "the fault point aborted the node: {status}"
+    );
+    let node = NodeProcess::start_in(root, &[]);
+    assert_eq!(
+        get_ok(&node.url, "/blocks/last/")["hash"],
+        b2.hash.to_string(),
+        "on the heaviest chain after the restart"
+    );
+    let (status, body) = post(
+        &node.url,
+        "/blocks/",
+        &serde_json::to_string(&b2).expect("JSON"),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("already_known"))
+    );
+    node.stop();
 }
