@@ -21,5 +21,7 @@ pub mod api;
 pub mod app;
 #[cfg(feature = "node")]
 pub mod node;
+#[cfg(feature = "client")]
+pub mod p2p;
 #[cfg(feature = "node")]
 pub mod state;

@@ -52,4 +52,10 @@ pub enum NodeEvent {
         status: BlockStatus,
         origin: Origin,
     },
+    /// A sync run ended on `tip` (its blocks are not relayed one by one;
+    /// this tip is), synced from `from`.
+    SyncFinished {
+        tip: Arc<Block>,
+        from: Option<NodeAddr>,
+    },
 }

@@ -188,6 +188,22 @@ impl Node {
         self.events.subscribe()
     }
 
+    /// A sync run from `from` ended: its tip is relayed (API.md §8).
+    pub fn sync_finished(&self, from: Option<crate::wire::NodeAddr>) -> Result<(), StoreError> {
+        let hash = self.snapshot().info.best_hash;
+        let json = self
+            .reads
+            .with(|conn| crate::state::block_json(conn, &hash))?
+            .ok_or_else(|| StoreError::Corrupt(format!("tip {hash} not stored")))?;
+        let tip: crate::types::Block =
+            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.publish(NodeEvent::SyncFinished {
+            tip: Arc::new(tip),
+            from,
+        });
+        Ok(())
+    }
+
     fn publish(&self, event: NodeEvent) {
         // No listener is not an error.
         let _ = self.events.send(event);
