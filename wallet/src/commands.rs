@@ -165,11 +165,11 @@ pub fn new_wallet(
         // A wallet whose words nobody saw is worse than none: remove it,
         // unless it replaced one (--force), which is gone either way.
         let removed = !existed && std::fs::remove_file(&session.wallet).is_ok();
-        let source = match e {
+        let error = match e {
             WalletError::Output(io) => io,
             other => return Err(other),
         };
-        return Err(WalletError::MnemonicNotShown { source, removed });
+        return Err(WalletError::MnemonicNotShown { error, removed });
     }
     Ok(())
 }

@@ -47,20 +47,30 @@ pub enum WalletError {
     Prompt(#[from] prompt::PromptError),
     #[error("node runs chain {0:?}, which this wallet does not know")]
     UnknownChain(String),
+    /// Not `#[from]`, which would also make the error its `source()` and
+    /// print it twice in a chain (see the `From` impl below).
     #[error("cannot write output: {0}")]
-    Output(#[from] std::io::Error),
-    #[error("cannot show the new mnemonic: {source}; {}", if *removed {
+    Output(std::io::Error),
+    #[error("cannot show the new mnemonic: {error}; {}", if *removed {
         "the new wallet file was removed"
     } else {
         "the wallet file now holds a mnemonic nobody saw: run `wallet new --force` again"
     })]
     MnemonicNotShown {
-        source: std::io::Error,
+        error: std::io::Error,
         removed: bool,
     },
     /// A command line clap refused, as one line.
     #[error("{0}")]
     Usage(String),
+}
+
+/// Writing the output failed. The OS error is in the message and is not a
+/// `source()`, so a printer of the whole chain (anyhow's `{:#}`) shows it once.
+impl From<std::io::Error> for WalletError {
+    fn from(error: std::io::Error) -> WalletError {
+        WalletError::Output(error)
+    }
 }
 
 /// Parses an address as a user typed it: all lowercase, or mixed case with
@@ -119,6 +129,54 @@ mod tests {
         }
         let err = WalletError::from(parse_address_input(typo).unwrap_err()).to_string();
         assert!(err.contains("checksum"), "{err}");
+    }
+
+    /// `e` with its causes, as anyhow's `{:#}` (and so the full node) prints
+    /// a chain: `outer: cause: cause`.
+    fn chain(e: WalletError) -> String {
+        format!("{:#}", anyhow::Error::from(e))
+    }
+
+    #[test]
+    fn each_os_error_appears_once_when_the_chain_is_printed() {
+        let os = || std::io::Error::from_raw_os_error(98);
+        let dir = tempfile::tempdir().unwrap();
+        // A real one: a directory where the keystore file should be.
+        let read = keystore::Keystore::open(dir.path(), "pw").unwrap_err();
+        assert!(
+            matches!(read, keystore::KeystoreError::Read { .. }),
+            "{read}"
+        );
+        let errors = [
+            WalletError::from(read),
+            keystore::KeystoreError::Write {
+                path: dir.path().into(),
+                error: os(),
+            }
+            .into(),
+            prompt::PromptError::PasswordFile {
+                path: dir.path().into(),
+                error: os(),
+            }
+            .into(),
+            prompt::PromptError::Read {
+                what: "stdin",
+                error: os(),
+            }
+            .into(),
+            WalletError::from(os()),
+            WalletError::MnemonicNotShown {
+                error: os(),
+                removed: true,
+            },
+        ];
+        for e in errors {
+            let plain = e.to_string();
+            let text = chain(e);
+            assert_eq!(text.matches("(os error").count(), 1, "{text}");
+            // And the one-line message printed by `main` still names it.
+            assert_eq!(text, plain);
+        }
     }
 
     #[test]
