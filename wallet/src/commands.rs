@@ -663,7 +663,12 @@ mod tests {
         });
         r.unwrap();
         assert!(out.contains("WRITE THESE WORDS DOWN"));
-        assert!(out.contains("24. "));
+        // Numbered from 1, as a restore error names a word.
+        assert!(
+            out.contains("\n   1. ") && out.contains("\n  24. "),
+            "{out}"
+        );
+        assert!(!out.contains(" 0. ") && !out.contains(" 25. "), "{out}");
     }
 
     #[test]
