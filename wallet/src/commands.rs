@@ -330,16 +330,23 @@ pub fn address(session: &mut Session, new: bool) -> Result<(), WalletError> {
         }
         Err(e) => return Err(e),
     };
-    let first_unused = discovery
+    // The newest address handed out (or past the last used one, if later).
+    let newest = discovery
         .as_ref()
         .map_or(kept, |d| d.next_unused(KeyChain::Receive).max(kept));
     let index = if new {
-        first_unused.saturating_add(1)
+        newest.saturating_add(1)
     } else {
-        first_unused
+        // The first address nobody paid, which may be older than the
+        // newest handed out; offline, the kept one.
+        discovery
+            .as_ref()
+            .map_or(kept, |d| d.first_unused(KeyChain::Receive))
     };
-    if index != kept {
-        keystore.set_next_receive_index(index)?;
+    // Keeps the newest handed out, so `--new` never hands one out twice.
+    let keep = if new { index } else { newest };
+    if keep != kept {
+        keystore.set_next_receive_index(keep)?;
     }
     let path = KeyPath::receive(index);
     match &discovery {
@@ -718,12 +725,12 @@ mod tests {
             out.trim(),
             keys.address(KeyPath::receive(2)).unwrap().to_checksummed()
         );
-        // Kept: the plain command now shows index 2.
+        // The plain command still shows the first unused one, index 1.
         let (out, _, r) = h.run(false, |s| address(s, false));
         r.unwrap();
         assert_eq!(
             out.trim(),
-            keys.address(KeyPath::receive(2)).unwrap().to_checksummed()
+            keys.address(KeyPath::receive(1)).unwrap().to_checksummed()
         );
         let mut warned = false;
         for _ in 0..20 {
@@ -732,6 +739,40 @@ mod tests {
             warned |= err.contains("past the gap limit");
         }
         assert!(warned);
+    }
+
+    #[test]
+    fn plain_address_is_the_first_unused_not_the_newest_handed_out() {
+        let node = FakeNode::regtest(3);
+        let keys = test_keys();
+        let receive = |i| keys.address(KeyPath::receive(i)).unwrap();
+        node.set_transaction_count(receive(0), 1);
+        let h = Harness::new(node);
+        h.restore();
+        let show = |new: bool| {
+            let (out, _, r) = h.run(true, |s| address(s, new));
+            r.unwrap();
+            let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+            value["path"].as_str().unwrap().to_string()
+        };
+        assert_eq!(show(false), "m/44'/1'/0'/0/1");
+        // Hand out 2 and 3; 3 gets paid, 1 and 2 never are.
+        assert_eq!(show(true), "m/44'/1'/0'/0/2");
+        assert_eq!(show(true), "m/44'/1'/0'/0/3");
+        assert_eq!(show(false), "m/44'/1'/0'/0/1");
+        h.node.set_transaction_count(receive(3), 1);
+        assert_eq!(show(false), "m/44'/1'/0'/0/1");
+        h.node.set_transaction_count(receive(1), 1);
+        assert_eq!(show(false), "m/44'/1'/0'/0/2");
+        // `--new` still never repeats one handed out before.
+        assert_eq!(show(true), "m/44'/1'/0'/0/5");
+        assert_eq!(show(false), "m/44'/1'/0'/0/2");
+        assert_eq!(
+            Keystore::open(&h.path(), "test password")
+                .unwrap()
+                .next_receive_index(),
+            5
+        );
     }
 
     #[test]
@@ -876,13 +917,14 @@ mod tests {
             1,
             "{err}"
         );
-        // The plain command showing the kept index warns too.
-        let (_, err, r) = h.run(false, |s| address(s, false));
+        // The plain command shows the first unused, index 1: nothing to warn.
+        let (out, err, r) = h.run(false, |s| address(s, false));
         r.unwrap();
-        assert!(
-            err.contains("address index 27 is past the gap limit"),
-            "{err}"
+        assert_eq!(
+            out.trim(),
+            keys.address(KeyPath::receive(1)).unwrap().to_checksummed()
         );
+        assert!(!err.contains("gap"), "{err}");
 
         // Within what a restore finds: no warning (index 20 is still scanned).
         let h = Harness::new(FakeNode::regtest(3));
