@@ -85,6 +85,9 @@ pub enum Command {
         /// The fee in coins (default: 10 units per byte of the transaction).
         #[arg(long, allow_hyphen_values = true)]
         fee: Option<String>,
+        /// Refuse to pay a fee (given or computed) above this many coins.
+        #[arg(long, allow_hyphen_values = true, default_value = DEFAULT_MAX_FEE)]
+        max_fee: String,
         /// Send the change to the next unused change address instead of the first input's.
         #[arg(long)]
         fresh_change: bool,
@@ -93,6 +96,11 @@ pub enum Command {
         dry_run: bool,
     },
 }
+
+/// `send --max-fee` when not given: far above any fee the wallet computes
+/// (10 units per byte of a 256-input transaction is about 0.004), far below
+/// a typo such as `--fee 5`.
+pub const DEFAULT_MAX_FEE: &str = "0.1";
 
 /// Mnemonic lengths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -250,6 +258,7 @@ mod tests {
                 to,
                 amount,
                 fee,
+                max_fee,
                 fresh_change,
                 dry_run,
             } => {
@@ -257,6 +266,7 @@ mod tests {
                     (to.as_str(), amount.as_str(), fee.as_deref()),
                     ("0xAB", "1.2", Some("0.001"))
                 );
+                assert_eq!(max_fee, DEFAULT_MAX_FEE);
                 assert!(dry_run && !fresh_change);
             }
             other => panic!("{other:?}"),
@@ -279,11 +289,27 @@ mod tests {
 
     #[test]
     fn negative_amounts_reach_the_wallets_own_parser() {
-        let cli = parse(&["send", "--to", "0xab", "--amount", "-1", "--fee", "-1"]);
+        let cli = parse(&[
+            "send",
+            "--to",
+            "0xab",
+            "--amount",
+            "-1",
+            "--fee",
+            "-1",
+            "--max-fee",
+            "-1",
+        ]);
         match cli.command {
-            Command::Send { amount, fee, .. } => {
+            Command::Send {
+                amount,
+                fee,
+                max_fee,
+                ..
+            } => {
                 assert_eq!(amount, "-1");
                 assert_eq!(fee.as_deref(), Some("-1"));
+                assert_eq!(max_fee, "-1");
             }
             other => panic!("{other:?}"),
         }

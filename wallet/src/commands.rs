@@ -80,15 +80,19 @@ pub fn execute(cli: Cli) -> Result<(), WalletError> {
             to,
             amount,
             fee,
+            max_fee,
             fresh_change,
             dry_run,
         } => send(
             &mut session,
-            &to,
-            &amount,
-            fee.as_deref(),
-            fresh_change,
-            dry_run,
+            &SendArgs {
+                to: &to,
+                amount: &amount,
+                fee: fee.as_deref(),
+                max_fee: &max_fee,
+                fresh_change,
+                dry_run,
+            },
         ),
     }
 }
@@ -461,33 +465,39 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// `wallet send --to --amount [--fee] [--fresh-change] [--dry-run]`.
-pub fn send(
-    session: &mut Session,
-    to: &str,
-    amount: &str,
-    fee: Option<&str>,
-    fresh_change: bool,
-    dry_run: bool,
-) -> Result<(), WalletError> {
+/// The arguments of `wallet send`, as typed.
+#[derive(Clone, Copy, Debug)]
+pub struct SendArgs<'a> {
+    pub to: &'a str,
+    pub amount: &'a str,
+    pub fee: Option<&'a str>,
+    pub max_fee: &'a str,
+    pub fresh_change: bool,
+    pub dry_run: bool,
+}
+
+/// `wallet send --to --amount [--fee] [--max-fee] [--fresh-change] [--dry-run]`.
+pub fn send(session: &mut Session, args: &SendArgs) -> Result<(), WalletError> {
     // Everything typed is checked before the password is asked.
-    let to: Address = parse_address_input(to)?;
-    let amount: Amount = parse_amount_input(amount)?;
-    let fee = match fee {
+    let to: Address = parse_address_input(args.to)?;
+    let amount: Amount = parse_amount_input(args.amount)?;
+    let fee = match args.fee {
         Some(text) => FeePolicy::Fixed(parse_amount_input(text)?),
         None => FeePolicy::PerByte(DEFAULT_FEE_RATE),
     };
+    let max_fee = parse_amount_input(args.max_fee)?;
     let mut request = SendRequest {
         to,
         amount,
         fee,
+        max_fee,
         change: ChangeTo::FirstInput,
     };
     check_request(&request)?;
 
     let (keystore, keys) = open_wallet(session)?;
     let discovery = discover_wallet(session, &keystore, &keys)?;
-    if fresh_change {
+    if args.fresh_change {
         let index = discovery.next_unused(KeyChain::Change);
         request.change = ChangeTo::Address(keys.address(KeyPath::change(index))?);
     }
@@ -510,7 +520,7 @@ pub fn send(
             change_address.to_checksummed()
         )?;
     }
-    if dry_run {
+    if args.dry_run {
         if session.json {
             return write_json(
                 session.out,
@@ -822,14 +832,16 @@ mod tests {
         let payee = Address([0xab; 20]);
         // A wrong checksum (one letter's case flipped) is refused before anything.
         let typo = flip_first_lowercase_letter(&payee.to_checksummed());
-        let (_, _, r) = h.run(false, |s| send(s, &typo, "1", None, false, false));
+        let (_, _, r) = h.run(false, |s| send(s, &pay(&typo, "1", None, false, false)));
         let err = r.unwrap_err().to_string();
         assert!(err.contains("checksum"), "{err}");
         let checksummed = payee.to_checksummed();
         let to = checksummed.as_str();
-        let (_, _, r) = h.run(false, |s| send(s, to, "1.123456789", None, false, false));
+        let (_, _, r) = h.run(false, |s| {
+            send(s, &pay(to, "1.123456789", None, false, false))
+        });
         assert!(r.unwrap_err().to_string().contains("more than 8 decimals"));
-        let (_, _, r) = h.run(false, |s| send(s, to, "5", None, false, false));
+        let (_, _, r) = h.run(false, |s| send(s, &pay(to, "5", None, false, false)));
         let err = r.unwrap_err().to_string();
         assert!(
             err.contains("only 4.5 is spendable") && err.contains("1.5 more is immature"),
@@ -837,7 +849,9 @@ mod tests {
         );
 
         // Dry run: a signed transaction printed, nothing posted.
-        let (out, _, r) = h.run(false, |s| send(s, to, "1.2", Some("0.001"), false, true));
+        let (out, _, r) = h.run(false, |s| {
+            send(s, &pay(to, "1.2", Some("0.001"), false, true))
+        });
         r.unwrap();
         let tx: Transaction = serde_json::from_str(&out).unwrap();
         let sighash = check_context_free(&tx).unwrap();
@@ -845,7 +859,7 @@ mod tests {
         assert_eq!(tx.fee.units(), 100_000);
         assert!(h.node.posted().is_empty());
 
-        let (out, _, r) = h.run(true, |s| send(s, to, "1.2", None, true, false));
+        let (out, _, r) = h.run(true, |s| send(s, &pay(to, "1.2", None, true, false)));
         r.unwrap();
         let value: serde_json::Value = serde_json::from_str(&out).unwrap();
         let posted = h.node.posted();
@@ -860,12 +874,68 @@ mod tests {
             "double_spend",
             "input 0 spends an output that is already spent",
         );
-        let (_, _, r) = h.run(false, |s| send(s, to, "1.2", None, false, false));
+        let (_, _, r) = h.run(false, |s| send(s, &pay(to, "1.2", None, false, false)));
         let err = r.unwrap_err().to_string();
         assert_eq!(
             err,
             "node rejected the transaction: double_spend: input 0 spends an output that is already spent"
         );
+    }
+
+    /// `send` arguments as the tests give them, `--max-fee` at its default.
+    fn pay<'a>(
+        to: &'a str,
+        amount: &'a str,
+        fee: Option<&'a str>,
+        fresh_change: bool,
+        dry_run: bool,
+    ) -> SendArgs<'a> {
+        SendArgs {
+            to,
+            amount,
+            fee,
+            max_fee: crate::cli::DEFAULT_MAX_FEE,
+            fresh_change,
+            dry_run,
+        }
+    }
+
+    #[test]
+    fn a_fee_above_max_fee_is_refused_before_the_password() {
+        let node = FakeNode::regtest(10);
+        let r0 = test_keys().address(KeyPath::receive(0)).unwrap();
+        node.add_confirmed_output(r0, Hash([7; 32]), 0, 20 * 100_000_000, 5, false);
+        let h = Harness::new(node);
+        // No wallet yet: the fee is refused before the keystore is opened.
+        let to = Address([0xab; 20]).to_checksummed();
+        let (_, _, r) = h.run(false, |s| send(s, &pay(&to, "5", Some("5"), false, true)));
+        let err = r.unwrap_err().to_string();
+        assert!(
+            err.contains("the fee 5 is above the maximum of 0.1") && err.contains("--max-fee"),
+            "{err}"
+        );
+        h.restore();
+        let (_, _, r) = h.run(false, |s| {
+            send(
+                s,
+                &SendArgs {
+                    max_fee: "5",
+                    ..pay(&to, "5", Some("5"), false, false)
+                },
+            )
+        });
+        r.unwrap();
+        assert_eq!(h.node.posted()[0].fee.units(), 5 * 100_000_000);
+        let (_, _, r) = h.run(false, |s| {
+            send(
+                s,
+                &SendArgs {
+                    max_fee: "-1",
+                    ..pay(&to, "1", None, false, true)
+                },
+            )
+        });
+        assert!(r.unwrap_err().to_string().contains("\"-1\""));
     }
 
     fn flip_first_lowercase_letter(text: &str) -> String {
@@ -957,7 +1027,7 @@ mod tests {
         h.restore();
         keep_receive_index(&h, 25);
         let to = Address([0xab; 20]).to_checksummed();
-        let (_, err, r) = h.run(false, |s| send(s, &to, "1", None, false, true));
+        let (_, err, r) = h.run(false, |s| send(s, &pay(&to, "1", None, false, true)));
         r.unwrap();
         assert!(
             err.contains(&format!("the change goes to {}", r25.to_checksummed()))
@@ -965,7 +1035,7 @@ mod tests {
             "{err}"
         );
         // Fresh change (change chain, within its gap): no warning.
-        let (_, err, r) = h.run(false, |s| send(s, &to, "1", None, true, true));
+        let (_, err, r) = h.run(false, |s| send(s, &pay(&to, "1", None, true, true)));
         r.unwrap();
         assert!(!err.contains("change goes"), "{err}");
     }
@@ -1056,7 +1126,9 @@ mod tests {
         let h = Harness::new(node);
         h.restore();
         let to = Address([0xab; 20]).to_checksummed();
-        let (out, _, r) = h.run(true, |s| send(s, &to, "1", Some("0.001"), false, true));
+        let (out, _, r) = h.run(true, |s| {
+            send(s, &pay(&to, "1", Some("0.001"), false, true))
+        });
         r.unwrap();
         assert_eq!(out.lines().count(), 1, "{out}");
         let value: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -1070,7 +1142,9 @@ mod tests {
         );
         assert!(h.node.posted().is_empty());
         // Without --json: the pretty transaction, as before.
-        let (out, _, r) = h.run(false, |s| send(s, &to, "1", Some("0.001"), false, true));
+        let (out, _, r) = h.run(false, |s| {
+            send(s, &pay(&to, "1", Some("0.001"), false, true))
+        });
         r.unwrap();
         assert!(out.lines().count() > 1);
         assert!(serde_json::from_str::<Transaction>(&out).is_ok());

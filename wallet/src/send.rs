@@ -29,6 +29,10 @@ pub enum SendError {
         /// What else the wallet holds that cannot be spent yet, as text.
         extra: String,
     },
+    #[error(
+        "the fee {fee} is above the maximum of {max_fee} set by --max-fee: pass a higher --max-fee to pay it"
+    )]
+    FeeAboveMax { fee: Amount, max_fee: Amount },
     #[error(transparent)]
     Selection(SelectionError),
     #[error("key {path} does not match address {address}")]
@@ -49,6 +53,9 @@ pub struct SendRequest {
     pub to: Address,
     pub amount: Amount,
     pub fee: FeePolicy,
+    /// The highest fee paid without complaint (`--max-fee`), whether given
+    /// with `--fee` or computed.
+    pub max_fee: Amount,
     pub change: ChangeTo,
 }
 
@@ -89,6 +96,16 @@ pub fn check_request(request: &SendRequest) -> Result<(), SendError> {
     if request.amount == Amount::ZERO {
         return Err(SendError::ZeroAmount);
     }
+    if let FeePolicy::Fixed(fee) = request.fee {
+        check_max_fee(fee, request.max_fee)?;
+    }
+    Ok(())
+}
+
+fn check_max_fee(fee: Amount, max_fee: Amount) -> Result<(), SendError> {
+    if fee > max_fee {
+        return Err(SendError::FeeAboveMax { fee, max_fee });
+    }
     Ok(())
 }
 
@@ -105,6 +122,7 @@ pub fn build_transaction(
     let selection = selector
         .select(coins, request.amount, request.fee)
         .map_err(SendError::Selection)?;
+    check_max_fee(selection.fee, request.max_fee)?;
     let change_address = if selection.change == Amount::ZERO {
         None
     } else {
@@ -226,6 +244,7 @@ mod tests {
             to: stranger(),
             amount: Amount::from_units(units),
             fee: FeePolicy::PerByte(DEFAULT_FEE_RATE),
+            max_fee: Amount::from_units(COIN / 10),
             change: ChangeTo::FirstInput,
         }
     }
@@ -384,6 +403,44 @@ mod tests {
         let built = send(&node, &keys, &req).unwrap();
         assert_eq!(built.transaction.fee.units(), 100_000);
         assert_valid(&built.transaction);
+    }
+
+    #[test]
+    fn a_fee_above_max_fee_is_refused_given_or_computed() {
+        let (node, keys) = funded_node();
+        // `send --fee 5 --amount 5`: refused before anything is looked up.
+        let mut req = request(5 * COIN);
+        req.fee = FeePolicy::Fixed(Amount::from_units(5 * COIN));
+        let err = check_request(&req).unwrap_err();
+        assert!(matches!(err, SendError::FeeAboveMax { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("the fee 5 is above the maximum of 0.1") && text.contains("--max-fee"),
+            "{text}"
+        );
+        assert!(matches!(
+            send(&node, &keys, &req),
+            Err(WalletError::Send(SendError::FeeAboveMax { .. }))
+        ));
+        // A fee equal to the maximum is paid.
+        let mut req = request(COIN);
+        req.fee = FeePolicy::Fixed(req.max_fee);
+        assert_valid(&send(&node, &keys, &req).unwrap().transaction);
+        // Computed: at 100 000 units per byte, one input and change cost
+        // more than 0.1.
+        let mut req = request(COIN);
+        req.fee = FeePolicy::PerByte(100_000);
+        req.max_fee = Amount::from_units(COIN);
+        let computed = send(&node, &keys, &req).unwrap().fee;
+        assert!(computed > Amount::from_units(COIN / 10), "{computed}");
+        req.max_fee = Amount::from_units(COIN / 10);
+        let err = send(&node, &keys, &req).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("the fee {computed} is above the maximum of 0.1"))
+                && err.contains("--max-fee"),
+            "{err}"
+        );
+        assert!(node.posted().is_empty());
     }
 
     #[test]

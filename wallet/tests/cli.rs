@@ -141,3 +141,31 @@ fn usage_errors_are_one_line_and_exit_1() {
     let out = wallet().arg("--version").output().expect("wallet runs");
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn a_fee_above_max_fee_is_refused_naming_the_flag() {
+    let out = wallet()
+        .args([
+            "send",
+            "--to",
+            "0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79",
+            "--amount",
+            "5",
+            "--fee",
+            "5",
+            "--node",
+            "http://127.0.0.1:1",
+            "-w",
+            "/nonexistent/w.json",
+        ])
+        .env("CINDER_WALLET_PASSWORD", "x")
+        .output()
+        .expect("wallet runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("the fee 5 is above the maximum of 0.1") && err.contains("--max-fee"),
+        "{err}"
+    );
+}
