@@ -2,6 +2,7 @@
 //! after the subcommand. Amounts and addresses stay text here and are
 //! parsed by the commands, so a bad one is a one-line error (exit 1).
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -33,7 +34,8 @@ pub struct Cli {
     /// A file whose first line is the keystore password (else CINDER_WALLET_PASSWORD, else a prompt).
     #[arg(long, global = true)]
     pub password_file: Option<PathBuf>,
-    /// Print one JSON object instead of text.
+    /// Print one JSON object instead of text. A failure is then
+    /// {"error": "<code>", "message": "<sentence>"} on stdout, exit status 1.
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
@@ -126,6 +128,25 @@ impl Cli {
     /// with exit status 1.
     pub fn parse_args() -> Result<Cli, WalletError> {
         Cli::try_parse().map_err(usage_error)
+    }
+}
+
+/// Whether the command line `args` (program name first) asks for
+/// `--json`, also when clap refuses it: then a usage error is reported as
+/// JSON too.
+pub fn json_requested<I, T>(args: I) -> bool
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    match Cli::try_parse_from(&args) {
+        Ok(cli) => cli.json,
+        Err(_) => args
+            .iter()
+            .skip(1)
+            .take_while(|a| *a != "--")
+            .any(|a| a == "--json"),
     }
 }
 
@@ -313,6 +334,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn json_is_known_even_when_the_command_line_is_refused() {
+        assert!(json_requested(["wallet", "--json", "balance"]));
+        assert!(json_requested(["wallet", "balance", "--json"]));
+        assert!(!json_requested(["wallet", "balance"]));
+        // Refused by clap: the flag is looked for in the words.
+        assert!(json_requested(["wallet", "--json", "balance", "--bogus"]));
+        assert!(json_requested(["wallet", "--json"]));
+        assert!(!json_requested(["wallet", "balance", "--bogus"]));
+        // A value that happens to read `--json` is not the flag.
+        assert!(!json_requested([
+            "wallet", "send", "--to", "--json", "--amount", "1"
+        ]));
     }
 
     #[test]
