@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 
 use crate::WalletError;
 use crate::keys::WordCount;
@@ -77,13 +77,18 @@ pub enum Command {
     /// List the wallet's transactions, newest first.
     History,
     /// Pay an address.
+    #[command(group(ArgGroup::new("how_much").required(true).args(["amount", "all"])))]
     Send {
         /// The payee (lowercase or with a correct checksum).
         #[arg(long, allow_hyphen_values = true)]
         to: String,
         /// Coins to send, at most 8 decimals.
         #[arg(long, allow_hyphen_values = true)]
-        amount: String,
+        amount: Option<String>,
+        /// Send every spendable coin, less the fee, with no change (merges
+        /// many small coins); at most the 256 largest per transaction.
+        #[arg(long)]
+        all: bool,
         /// The fee in coins (default: 10 units per byte of the transaction).
         #[arg(long, allow_hyphen_values = true)]
         fee: Option<String>,
@@ -278,22 +283,40 @@ mod tests {
             Command::Send {
                 to,
                 amount,
+                all,
                 fee,
                 max_fee,
                 fresh_change,
                 dry_run,
             } => {
                 assert_eq!(
-                    (to.as_str(), amount.as_str(), fee.as_deref()),
-                    ("0xAB", "1.2", Some("0.001"))
+                    (to.as_str(), amount.as_deref(), fee.as_deref()),
+                    ("0xAB", Some("1.2"), Some("0.001"))
                 );
                 assert_eq!(max_fee, DEFAULT_MAX_FEE);
-                assert!(dry_run && !fresh_change);
+                assert!(dry_run && !fresh_change && !all);
             }
             other => panic!("{other:?}"),
         }
         assert_eq!(cli.wallet, PathBuf::from("x"));
         assert!(Cli::try_parse_from(["wallet", "send", "--amount", "1"]).is_err());
+        match parse(&["send", "--to", "0xab", "--all"]).command {
+            Command::Send { amount, all, .. } => assert!(all && amount.is_none()),
+            other => panic!("{other:?}"),
+        }
+        // Exactly one of --amount and --all.
+        for args in [
+            &["send", "--to", "0xab", "--all", "--amount", "1"][..],
+            &["send", "--to", "0xab"],
+        ] {
+            let e = Cli::try_parse_from(std::iter::once("wallet").chain(args.iter().copied()))
+                .unwrap_err();
+            let line = usage_line(&e.render().to_string());
+            assert!(
+                line.contains("--amount") && line.contains("--all"),
+                "{line}"
+            );
+        }
         assert!(matches!(
             parse(&["restore", "--force"]).command,
             Command::Restore { force: true }
@@ -328,7 +351,7 @@ mod tests {
                 max_fee,
                 ..
             } => {
-                assert_eq!(amount, "-1");
+                assert_eq!(amount.as_deref(), Some("-1"));
                 assert_eq!(fee.as_deref(), Some("-1"));
                 assert_eq!(max_fee, "-1");
             }

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use cinder::consensus::transaction::MAX_INPUTS;
 use cinder::crypto::KeyChain;
 use cinder::types::{Address, Amount, Hash, Transaction};
 use serde::Serialize;
@@ -18,7 +19,7 @@ use crate::keys::{KeyPath, KeySource, Secrets, WalletKeys, WordCount};
 use crate::keystore::{KdfParams, Keystore, check_can_create};
 use crate::node::{LazyNode, NodeClient};
 use crate::prompt::{PasswordSource, RestoreInput, read_new_passphrase, read_restore_input};
-use crate::send::{ChangeTo, SendRequest, check_request, prepare_send};
+use crate::send::{ChangeTo, SendAmount, SendRequest, check_request, prepare_send};
 use crate::{GAP_LIMIT, SignedAmount, WalletError, parse_address_input, parse_amount_input};
 
 /// What a command runs with; tests build one around a fake node and buffers.
@@ -79,6 +80,7 @@ pub fn execute(cli: Cli) -> Result<(), WalletError> {
         Command::Send {
             to,
             amount,
+            all,
             fee,
             max_fee,
             fresh_change,
@@ -87,7 +89,7 @@ pub fn execute(cli: Cli) -> Result<(), WalletError> {
             &mut session,
             &SendArgs {
                 to: &to,
-                amount: &amount,
+                amount: if all { None } else { amount.as_deref() },
                 fee: fee.as_deref(),
                 max_fee: &max_fee,
                 fresh_change,
@@ -123,6 +125,10 @@ struct DryRunReport<'a> {
     fee: Amount,
     change: Amount,
     change_address: Option<Address>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount: Option<Amount>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coins_left: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -469,18 +475,22 @@ fn now() -> u64 {
 #[derive(Clone, Copy, Debug)]
 pub struct SendArgs<'a> {
     pub to: &'a str,
-    pub amount: &'a str,
+    /// `None`: `--all`.
+    pub amount: Option<&'a str>,
     pub fee: Option<&'a str>,
     pub max_fee: &'a str,
     pub fresh_change: bool,
     pub dry_run: bool,
 }
 
-/// `wallet send --to --amount [--fee] [--max-fee] [--fresh-change] [--dry-run]`.
+/// `wallet send --to (--amount|--all) [--fee] [--max-fee] [--fresh-change] [--dry-run]`.
 pub fn send(session: &mut Session, args: &SendArgs) -> Result<(), WalletError> {
     // Everything typed is checked before the password is asked.
     let to: Address = parse_address_input(args.to)?;
-    let amount: Amount = parse_amount_input(args.amount)?;
+    let amount = match args.amount {
+        Some(text) => SendAmount::Exactly(parse_amount_input(text)?),
+        None => SendAmount::All,
+    };
     let fee = match args.fee {
         Some(text) => FeePolicy::Fixed(parse_amount_input(text)?),
         None => FeePolicy::PerByte(DEFAULT_FEE_RATE),
@@ -520,16 +530,28 @@ pub fn send(session: &mut Session, args: &SendArgs) -> Result<(), WalletError> {
             change_address.to_checksummed()
         )?;
     }
+    if let Some(left) = built.coins_left
+        && left > 0
+    {
+        writeln!(
+            session.err,
+            "note: a transaction spends at most {MAX_INPUTS} coins: this one sweeps the {MAX_INPUTS} largest, \
+             {left} smaller ones are left (run `send --all` again for them)"
+        )?;
+    }
     if args.dry_run {
         if session.json {
+            let report = built.report();
             return write_json(
                 session.out,
                 &DryRunReport {
                     transaction: &built.transaction,
-                    hash: built.transaction.hash,
-                    fee: built.fee,
-                    change: built.change,
-                    change_address: built.change_address,
+                    hash: report.hash,
+                    fee: report.fee,
+                    change: report.change,
+                    change_address: report.change_address,
+                    amount: report.amount,
+                    coins_left: report.coins_left,
                 },
             );
         }
@@ -550,7 +572,7 @@ pub fn send(session: &mut Session, args: &SendArgs) -> Result<(), WalletError> {
     writeln!(
         session.err,
         "sent {} to {}, fee {}{change}",
-        built.transaction.outputs[0].value,
+        built.amount(),
         to.to_checksummed(),
         built.fee
     )?;
@@ -892,7 +914,7 @@ mod tests {
     ) -> SendArgs<'a> {
         SendArgs {
             to,
-            amount,
+            amount: Some(amount),
             fee,
             max_fee: crate::cli::DEFAULT_MAX_FEE,
             fresh_change,
@@ -1116,6 +1138,84 @@ mod tests {
         );
         assert!(e.to_string().contains("new --force"), "{e}");
         assert!(h.path().exists());
+    }
+
+    #[test]
+    fn send_all_sweeps_the_largest_coins_and_says_how_many_are_left() {
+        let node = FakeNode::regtest(10);
+        let r0 = test_keys().address(KeyPath::receive(0)).unwrap();
+        for n in 0..(MAX_INPUTS as u32 + 4) {
+            node.add_confirmed_output(r0, Hash([7; 32]), n, 1_000_000 + u64::from(n), 5, false);
+        }
+        let h = Harness::new(node);
+        h.restore();
+        let to = Address([0xab; 20]).to_checksummed();
+        let all = SendArgs {
+            amount: None,
+            ..pay(&to, "", None, false, false)
+        };
+        let (out, err, r) = h.run(true, |s| send(s, &all));
+        r.unwrap();
+        let posted = h.node.posted();
+        assert_eq!(posted.len(), 1);
+        let tx = &posted[0];
+        assert_eq!(tx.inputs.len(), MAX_INPUTS);
+        assert!(tx.inputs.iter().all(|i| i.output_index >= 4));
+        assert_eq!(tx.outputs.len(), 1);
+        let total: u64 = tx.inputs.iter().map(|i| i.output_value.units()).sum();
+        assert_eq!(tx.outputs[0].value.units(), total - tx.fee.units());
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value["hash"], tx.hash.to_string());
+        assert_eq!(value["coins_left"], 4);
+        assert_eq!(value["change_address"], serde_json::Value::Null);
+        assert_eq!(
+            value["amount"],
+            serde_json::to_value(tx.outputs[0].value).unwrap()
+        );
+        assert!(
+            err.contains("sweeps the 256 largest, 4 smaller ones are left"),
+            "{err}"
+        );
+
+        // Text, dry run: the transaction on stdout, the note on stderr.
+        let (out, err, r) = h.run(false, |s| {
+            send(
+                s,
+                &SendArgs {
+                    dry_run: true,
+                    ..all
+                },
+            )
+        });
+        r.unwrap();
+        let tx: Transaction = serde_json::from_str(&out).unwrap();
+        assert_eq!(tx.inputs.len(), MAX_INPUTS);
+        assert!(err.contains("4 smaller ones are left"), "{err}");
+        assert_eq!(h.node.posted().len(), 1);
+    }
+
+    #[test]
+    fn send_all_of_few_coins_reports_the_amount_and_no_note() {
+        let node = FakeNode::regtest(10);
+        let r0 = test_keys().address(KeyPath::receive(0)).unwrap();
+        node.add_confirmed_output(r0, Hash([7; 32]), 0, 300_000_000, 5, false);
+        node.add_confirmed_output(r0, Hash([8; 32]), 0, 100_000_000, 6, false);
+        let h = Harness::new(node);
+        h.restore();
+        let to = Address([0xab; 20]).to_checksummed();
+        let all = SendArgs {
+            amount: None,
+            ..pay(&to, "", Some("0.001"), false, true)
+        };
+        let (out, err, r) = h.run(true, |s| send(s, &all));
+        r.unwrap();
+        assert!(!err.contains("note"), "{err}");
+        assert!(
+            out.contains(
+                r#","fee":0.001,"change":0,"change_address":null,"amount":3.999,"coins_left":0}"#
+            ),
+            "{out}"
+        );
     }
 
     #[test]

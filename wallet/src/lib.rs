@@ -103,11 +103,13 @@ impl WalletError {
                 SendError::ZeroAddress => "zero_address",
                 SendError::ZeroAmount => "zero_amount",
                 SendError::Insufficient { .. } => "insufficient_funds",
+                SendError::NothingToSweep { .. } => "nothing_to_sweep",
                 SendError::FeeAboveMax { .. } => "fee_above_max",
                 SendError::Selection(e) => match e {
                     coin_selection::SelectionError::Insufficient { .. } => "insufficient_funds",
                     coin_selection::SelectionError::TooManyInputs => "too_many_inputs",
                     coin_selection::SelectionError::FeeBelowMinimum { .. } => "fee_below_minimum",
+                    coin_selection::SelectionError::NothingToSweep { .. } => "nothing_to_sweep",
                 },
                 SendError::KeyMismatch { .. } => "key_mismatch",
             },

@@ -226,3 +226,41 @@ fn with_json_errors_are_one_json_object_on_stdout() {
         .expect("wallet runs");
     assert_eq!(json_error(&out)["error"], "bad_amount");
 }
+
+#[test]
+fn send_takes_all_or_an_amount_not_both() {
+    let out = wallet()
+        .args([
+            "send",
+            "--to",
+            "0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79",
+            "--all",
+            "--amount",
+            "1",
+        ])
+        .output()
+        .expect("wallet runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--amount") && err.contains("cannot be used with") && err.contains("--all"),
+        "{err}"
+    );
+    // --all alone gets past the command line (to the missing wallet).
+    let out = wallet()
+        .args([
+            "send",
+            "--to",
+            "0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79",
+            "--all",
+            "-w",
+            "/nonexistent/w.json",
+        ])
+        .env("CINDER_WALLET_PASSWORD", "x")
+        .output()
+        .expect("wallet runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no wallet at /nonexistent/w.json"), "{err}");
+}
