@@ -2,9 +2,10 @@
 //! after the subcommand. Amounts and addresses stay text here and are
 //! parsed by the commands, so a bad one is a one-line error (exit 1).
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 
 use crate::WalletError;
 use crate::keys::WordCount;
@@ -33,7 +34,8 @@ pub struct Cli {
     /// A file whose first line is the keystore password (else CINDER_WALLET_PASSWORD, else a prompt).
     #[arg(long, global = true)]
     pub password_file: Option<PathBuf>,
-    /// Print one JSON object instead of text.
+    /// Print one JSON object instead of text. A failure is then
+    /// {"error": "<code>", "message": "<sentence>"} on stdout, exit status 1.
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
@@ -75,16 +77,24 @@ pub enum Command {
     /// List the wallet's transactions, newest first.
     History,
     /// Pay an address.
+    #[command(group(ArgGroup::new("how_much").required(true).args(["amount", "all"])))]
     Send {
         /// The payee (lowercase or with a correct checksum).
         #[arg(long, allow_hyphen_values = true)]
         to: String,
         /// Coins to send, at most 8 decimals.
         #[arg(long, allow_hyphen_values = true)]
-        amount: String,
+        amount: Option<String>,
+        /// Send every spendable coin, less the fee, with no change (merges
+        /// many small coins); at most the 256 largest per transaction.
+        #[arg(long)]
+        all: bool,
         /// The fee in coins (default: 10 units per byte of the transaction).
         #[arg(long, allow_hyphen_values = true)]
         fee: Option<String>,
+        /// Refuse to pay a fee (given or computed) above this many coins.
+        #[arg(long, allow_hyphen_values = true, default_value = DEFAULT_MAX_FEE)]
+        max_fee: String,
         /// Send the change to the next unused change address instead of the first input's.
         #[arg(long)]
         fresh_change: bool,
@@ -93,6 +103,11 @@ pub enum Command {
         dry_run: bool,
     },
 }
+
+/// `send --max-fee` when not given: far above any fee the wallet computes
+/// (10 units per byte of a 256-input transaction is about 0.004), far below
+/// a typo such as `--fee 5`.
+pub const DEFAULT_MAX_FEE: &str = "0.1";
 
 /// Mnemonic lengths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -118,6 +133,25 @@ impl Cli {
     /// with exit status 1.
     pub fn parse_args() -> Result<Cli, WalletError> {
         Cli::try_parse().map_err(usage_error)
+    }
+}
+
+/// Whether the command line `args` (program name first) asks for
+/// `--json`, also when clap refuses it: then a usage error is reported as
+/// JSON too.
+pub fn json_requested<I, T>(args: I) -> bool
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    match Cli::try_parse_from(&args) {
+        Ok(cli) => cli.json,
+        Err(_) => args
+            .iter()
+            .skip(1)
+            .take_while(|a| *a != "--")
+            .any(|a| a == "--json"),
     }
 }
 
@@ -249,20 +283,40 @@ mod tests {
             Command::Send {
                 to,
                 amount,
+                all,
                 fee,
+                max_fee,
                 fresh_change,
                 dry_run,
             } => {
                 assert_eq!(
-                    (to.as_str(), amount.as_str(), fee.as_deref()),
-                    ("0xAB", "1.2", Some("0.001"))
+                    (to.as_str(), amount.as_deref(), fee.as_deref()),
+                    ("0xAB", Some("1.2"), Some("0.001"))
                 );
-                assert!(dry_run && !fresh_change);
+                assert_eq!(max_fee, DEFAULT_MAX_FEE);
+                assert!(dry_run && !fresh_change && !all);
             }
             other => panic!("{other:?}"),
         }
         assert_eq!(cli.wallet, PathBuf::from("x"));
         assert!(Cli::try_parse_from(["wallet", "send", "--amount", "1"]).is_err());
+        match parse(&["send", "--to", "0xab", "--all"]).command {
+            Command::Send { amount, all, .. } => assert!(all && amount.is_none()),
+            other => panic!("{other:?}"),
+        }
+        // Exactly one of --amount and --all.
+        for args in [
+            &["send", "--to", "0xab", "--all", "--amount", "1"][..],
+            &["send", "--to", "0xab"],
+        ] {
+            let e = Cli::try_parse_from(std::iter::once("wallet").chain(args.iter().copied()))
+                .unwrap_err();
+            let line = usage_line(&e.render().to_string());
+            assert!(
+                line.contains("--amount") && line.contains("--all"),
+                "{line}"
+            );
+        }
         assert!(matches!(
             parse(&["restore", "--force"]).command,
             Command::Restore { force: true }
@@ -279,14 +333,45 @@ mod tests {
 
     #[test]
     fn negative_amounts_reach_the_wallets_own_parser() {
-        let cli = parse(&["send", "--to", "0xab", "--amount", "-1", "--fee", "-1"]);
+        let cli = parse(&[
+            "send",
+            "--to",
+            "0xab",
+            "--amount",
+            "-1",
+            "--fee",
+            "-1",
+            "--max-fee",
+            "-1",
+        ]);
         match cli.command {
-            Command::Send { amount, fee, .. } => {
-                assert_eq!(amount, "-1");
+            Command::Send {
+                amount,
+                fee,
+                max_fee,
+                ..
+            } => {
+                assert_eq!(amount.as_deref(), Some("-1"));
                 assert_eq!(fee.as_deref(), Some("-1"));
+                assert_eq!(max_fee, "-1");
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn json_is_known_even_when_the_command_line_is_refused() {
+        assert!(json_requested(["wallet", "--json", "balance"]));
+        assert!(json_requested(["wallet", "balance", "--json"]));
+        assert!(!json_requested(["wallet", "balance"]));
+        // Refused by clap: the flag is looked for in the words.
+        assert!(json_requested(["wallet", "--json", "balance", "--bogus"]));
+        assert!(json_requested(["wallet", "--json"]));
+        assert!(!json_requested(["wallet", "balance", "--bogus"]));
+        // A value that happens to read `--json` is not the flag.
+        assert!(!json_requested([
+            "wallet", "send", "--to", "--json", "--amount", "1"
+        ]));
     }
 
     #[test]

@@ -65,9 +65,11 @@ pub enum SelectionError {
     #[error("insufficient funds: {needed} needed with the fee, {available} spendable")]
     Insufficient { needed: Amount, available: Amount },
     #[error(
-        "paying this needs more than {MAX_INPUTS} inputs; send a smaller amount first to merge coins"
+        "paying this needs more than {MAX_INPUTS} inputs: merge coins first with `send --all` to an address of this wallet, or send less"
     )]
     TooManyInputs,
+    #[error("nothing to sweep: {available} is spendable and the fee is {fee}")]
+    NothingToSweep { available: Amount, fee: Amount },
     #[error(
         "fee {fee} is below the node's minimum of {minimum} for this {size}-byte transaction (1 unit per byte)"
     )]
@@ -110,16 +112,7 @@ impl CoinSelection for LargestFirst {
         amount: Amount,
         policy: FeePolicy,
     ) -> Result<Selection, SelectionError> {
-        let mut sorted: Vec<&Coin> = coins.iter().collect();
-        // Largest first; among equals, confirmed before unconfirmed, older first.
-        sorted.sort_by(|a, b| {
-            b.value
-                .cmp(&a.value)
-                .then_with(|| a.block_height.is_none().cmp(&b.block_height.is_none()))
-                .then_with(|| a.block_height.cmp(&b.block_height))
-                .then_with(|| a.transaction_hash.cmp(&b.transaction_hash))
-                .then_with(|| a.output_index.cmp(&b.output_index))
-        });
+        let sorted = largest_first(coins);
         let available: u64 = sorted
             .iter()
             .fold(0u64, |s, c| s.saturating_add(c.value.units()));
@@ -168,6 +161,71 @@ impl CoinSelection for LargestFirst {
             available: Amount::from_units(available),
         })
     }
+}
+
+/// `coins` largest first; among equals, confirmed before unconfirmed,
+/// older first (a deterministic order, so sends are reproducible).
+fn largest_first(coins: &[Coin]) -> Vec<&Coin> {
+    let mut sorted: Vec<&Coin> = coins.iter().collect();
+    sorted.sort_by(|a, b| {
+        b.value
+            .cmp(&a.value)
+            .then_with(|| a.block_height.is_none().cmp(&b.block_height.is_none()))
+            .then_with(|| a.block_height.cmp(&b.block_height))
+            .then_with(|| a.transaction_hash.cmp(&b.transaction_hash))
+            .then_with(|| a.output_index.cmp(&b.output_index))
+    });
+    sorted
+}
+
+/// What `send --all` spends: a [`Selection`] without change, the amount it
+/// pays (inputs less the fee), and how many coins did not fit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sweep {
+    pub selection: Selection,
+    pub amount: Amount,
+    /// Coins left out because a transaction has at most [`MAX_INPUTS`]
+    /// inputs (PROTOCOL.md §4 step 1); the smallest ones.
+    pub left: usize,
+}
+
+/// Every coin into one output (`send --all`): all of `coins` when they fit
+/// in one transaction, else the [`MAX_INPUTS`] largest, with the fee of
+/// `policy` for that many inputs and one output. 256 inputs are about
+/// 41 kB of size, far within the block's 1 MB (§6) and, as JSON, within
+/// the API's 256 KiB request body.
+pub fn select_all(coins: &[Coin], policy: FeePolicy) -> Result<Sweep, SelectionError> {
+    let sorted = largest_first(coins);
+    let n = sorted.len().min(MAX_INPUTS);
+    let chosen = &sorted[..n];
+    let total = chosen
+        .iter()
+        .fold(0u64, |s, c| s.saturating_add(c.value.units()));
+    let fee = policy.fee(n.max(1), 1);
+    // Every output must be worth at least one unit (§4 step 3).
+    if n == 0 || total <= fee.units() {
+        return Err(SelectionError::NothingToSweep {
+            available: Amount::from_units(total),
+            fee,
+        });
+    }
+    let minimum = minimum_fee(n, 1);
+    if fee < minimum {
+        return Err(SelectionError::FeeBelowMinimum {
+            fee,
+            minimum,
+            size: Transaction::size_for(n, 1),
+        });
+    }
+    Ok(Sweep {
+        selection: Selection {
+            inputs: chosen.iter().map(|c| (*c).clone()).collect(),
+            fee,
+            change: Amount::ZERO,
+        },
+        amount: Amount::from_units(total - fee.units()),
+        left: sorted.len() - n,
+    })
 }
 
 #[cfg(test)]
@@ -318,6 +376,72 @@ mod tests {
             .unwrap_err();
         assert!(
             matches!(err, SelectionError::FeeBelowMinimum { size, .. } if size == Transaction::size_for(1, 2))
+        );
+    }
+
+    #[test]
+    fn select_all_takes_every_coin_without_change() {
+        let coins = [coin(500, 1), coin(10_000_000, 2), coin(3_000_000, 3)];
+        let sweep = select_all(&coins, RATE).unwrap();
+        assert_eq!(sweep.selection.inputs.len(), 3);
+        assert_eq!(sweep.selection.inputs[0].value.units(), 10_000_000);
+        assert_eq!(sweep.selection.change, Amount::ZERO);
+        assert_eq!(sweep.selection.output_count(), 1);
+        assert_eq!(sweep.selection.fee.units(), fee(RATE, 3, 1));
+        assert_eq!(
+            sweep.amount.units(),
+            13_000_500 - fee(RATE, 3, 1),
+            "inputs = amount + fee"
+        );
+        assert_eq!(sweep.left, 0);
+        let fixed = FeePolicy::Fixed(Amount::from_units(100_000));
+        let sweep = select_all(&coins, fixed).unwrap();
+        assert_eq!(sweep.amount.units(), 13_000_500 - 100_000);
+        let err = select_all(&coins, FeePolicy::Fixed(Amount::from_units(10))).unwrap_err();
+        assert!(
+            matches!(err, SelectionError::FeeBelowMinimum { size, .. } if size == Transaction::size_for(3, 1))
+        );
+    }
+
+    #[test]
+    fn select_all_beyond_max_inputs_takes_the_largest_and_counts_the_rest() {
+        let coins: Vec<Coin> = (0..300u32)
+            .map(|n| Coin {
+                output_index: n,
+                value: Amount::from_units(100_000 + u64::from(n)),
+                ..coin(0, 1)
+            })
+            .collect();
+        let sweep = select_all(&coins, RATE).unwrap();
+        assert_eq!(sweep.selection.inputs.len(), MAX_INPUTS);
+        assert_eq!(sweep.left, 300 - MAX_INPUTS);
+        // The 44 smallest (output indexes 0..44) are the ones left.
+        assert!(sweep.selection.inputs.iter().all(|c| c.output_index >= 44));
+        assert_eq!(sweep.selection.fee.units(), fee(RATE, MAX_INPUTS, 1));
+        assert_eq!(
+            sweep.amount.units() + sweep.selection.fee.units(),
+            sweep.selection.input_total().units()
+        );
+    }
+
+    #[test]
+    fn select_all_with_nothing_above_the_fee_is_refused() {
+        assert_eq!(
+            select_all(&[], RATE).unwrap_err(),
+            SelectionError::NothingToSweep {
+                available: Amount::ZERO,
+                fee: RATE.fee(1, 1),
+            }
+        );
+        let f = fee(RATE, 1, 1);
+        let err = select_all(&[coin(f, 1)], RATE).unwrap_err();
+        assert!(
+            matches!(err, SelectionError::NothingToSweep { available, .. } if available.units() == f)
+        );
+        // One unit above the fee: a one-unit output.
+        assert_eq!(
+            select_all(&[coin(f + 1, 1)], RATE).unwrap().amount.units(),
+            1
         );
     }
 

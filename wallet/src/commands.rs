@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use cinder::consensus::transaction::MAX_INPUTS;
 use cinder::crypto::KeyChain;
 use cinder::types::{Address, Amount, Hash, Transaction};
 use serde::Serialize;
@@ -18,7 +19,7 @@ use crate::keys::{KeyPath, KeySource, Secrets, WalletKeys, WordCount};
 use crate::keystore::{KdfParams, Keystore, check_can_create};
 use crate::node::{LazyNode, NodeClient};
 use crate::prompt::{PasswordSource, RestoreInput, read_new_passphrase, read_restore_input};
-use crate::send::{ChangeTo, SendRequest, check_request, prepare_send};
+use crate::send::{ChangeTo, SendAmount, SendRequest, check_request, prepare_send};
 use crate::{GAP_LIMIT, SignedAmount, WalletError, parse_address_input, parse_amount_input};
 
 /// What a command runs with; tests build one around a fake node and buffers.
@@ -79,16 +80,21 @@ pub fn execute(cli: Cli) -> Result<(), WalletError> {
         Command::Send {
             to,
             amount,
+            all,
             fee,
+            max_fee,
             fresh_change,
             dry_run,
         } => send(
             &mut session,
-            &to,
-            &amount,
-            fee.as_deref(),
-            fresh_change,
-            dry_run,
+            &SendArgs {
+                to: &to,
+                amount: if all { None } else { amount.as_deref() },
+                fee: fee.as_deref(),
+                max_fee: &max_fee,
+                fresh_change,
+                dry_run,
+            },
         ),
     }
 }
@@ -119,6 +125,10 @@ struct DryRunReport<'a> {
     fee: Amount,
     change: Amount,
     change_address: Option<Address>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount: Option<Amount>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coins_left: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -165,11 +175,11 @@ pub fn new_wallet(
         // A wallet whose words nobody saw is worse than none: remove it,
         // unless it replaced one (--force), which is gone either way.
         let removed = !existed && std::fs::remove_file(&session.wallet).is_ok();
-        let source = match e {
+        let error = match e {
             WalletError::Output(io) => io,
             other => return Err(other),
         };
-        return Err(WalletError::MnemonicNotShown { source, removed });
+        return Err(WalletError::MnemonicNotShown { error, removed });
     }
     Ok(())
 }
@@ -330,16 +340,23 @@ pub fn address(session: &mut Session, new: bool) -> Result<(), WalletError> {
         }
         Err(e) => return Err(e),
     };
-    let first_unused = discovery
+    // The newest address handed out (or past the last used one, if later).
+    let newest = discovery
         .as_ref()
         .map_or(kept, |d| d.next_unused(KeyChain::Receive).max(kept));
     let index = if new {
-        first_unused.saturating_add(1)
+        newest.saturating_add(1)
     } else {
-        first_unused
+        // The first address nobody paid, which may be older than the
+        // newest handed out; offline, the kept one.
+        discovery
+            .as_ref()
+            .map_or(kept, |d| d.first_unused(KeyChain::Receive))
     };
-    if index != kept {
-        keystore.set_next_receive_index(index)?;
+    // Keeps the newest handed out, so `--new` never hands one out twice.
+    let keep = if new { index } else { newest };
+    if keep != kept {
+        keystore.set_next_receive_index(keep)?;
     }
     let path = KeyPath::receive(index);
     match &discovery {
@@ -454,33 +471,43 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// `wallet send --to --amount [--fee] [--fresh-change] [--dry-run]`.
-pub fn send(
-    session: &mut Session,
-    to: &str,
-    amount: &str,
-    fee: Option<&str>,
-    fresh_change: bool,
-    dry_run: bool,
-) -> Result<(), WalletError> {
+/// The arguments of `wallet send`, as typed.
+#[derive(Clone, Copy, Debug)]
+pub struct SendArgs<'a> {
+    pub to: &'a str,
+    /// `None`: `--all`.
+    pub amount: Option<&'a str>,
+    pub fee: Option<&'a str>,
+    pub max_fee: &'a str,
+    pub fresh_change: bool,
+    pub dry_run: bool,
+}
+
+/// `wallet send --to (--amount|--all) [--fee] [--max-fee] [--fresh-change] [--dry-run]`.
+pub fn send(session: &mut Session, args: &SendArgs) -> Result<(), WalletError> {
     // Everything typed is checked before the password is asked.
-    let to: Address = parse_address_input(to)?;
-    let amount: Amount = parse_amount_input(amount)?;
-    let fee = match fee {
+    let to: Address = parse_address_input(args.to)?;
+    let amount = match args.amount {
+        Some(text) => SendAmount::Exactly(parse_amount_input(text)?),
+        None => SendAmount::All,
+    };
+    let fee = match args.fee {
         Some(text) => FeePolicy::Fixed(parse_amount_input(text)?),
         None => FeePolicy::PerByte(DEFAULT_FEE_RATE),
     };
+    let max_fee = parse_amount_input(args.max_fee)?;
     let mut request = SendRequest {
         to,
         amount,
         fee,
+        max_fee,
         change: ChangeTo::FirstInput,
     };
     check_request(&request)?;
 
     let (keystore, keys) = open_wallet(session)?;
     let discovery = discover_wallet(session, &keystore, &keys)?;
-    if fresh_change {
+    if args.fresh_change {
         let index = discovery.next_unused(KeyChain::Change);
         request.change = ChangeTo::Address(keys.address(KeyPath::change(index))?);
     }
@@ -503,16 +530,28 @@ pub fn send(
             change_address.to_checksummed()
         )?;
     }
-    if dry_run {
+    if let Some(left) = built.coins_left
+        && left > 0
+    {
+        writeln!(
+            session.err,
+            "note: a transaction spends at most {MAX_INPUTS} coins: this one sweeps the {MAX_INPUTS} largest, \
+             {left} smaller ones are left (run `send --all` again for them)"
+        )?;
+    }
+    if args.dry_run {
         if session.json {
+            let report = built.report();
             return write_json(
                 session.out,
                 &DryRunReport {
                     transaction: &built.transaction,
-                    hash: built.transaction.hash,
-                    fee: built.fee,
-                    change: built.change,
-                    change_address: built.change_address,
+                    hash: report.hash,
+                    fee: report.fee,
+                    change: report.change,
+                    change_address: report.change_address,
+                    amount: report.amount,
+                    coins_left: report.coins_left,
                 },
             );
         }
@@ -533,7 +572,7 @@ pub fn send(
     writeln!(
         session.err,
         "sent {} to {}, fee {}{change}",
-        built.transaction.outputs[0].value,
+        built.amount(),
         to.to_checksummed(),
         built.fee
     )?;
@@ -663,7 +702,12 @@ mod tests {
         });
         r.unwrap();
         assert!(out.contains("WRITE THESE WORDS DOWN"));
-        assert!(out.contains("24. "));
+        // Numbered from 1, as a restore error names a word.
+        assert!(
+            out.contains("\n   1. ") && out.contains("\n  24. "),
+            "{out}"
+        );
+        assert!(!out.contains(" 0. ") && !out.contains(" 25. "), "{out}");
     }
 
     #[test]
@@ -713,12 +757,12 @@ mod tests {
             out.trim(),
             keys.address(KeyPath::receive(2)).unwrap().to_checksummed()
         );
-        // Kept: the plain command now shows index 2.
+        // The plain command still shows the first unused one, index 1.
         let (out, _, r) = h.run(false, |s| address(s, false));
         r.unwrap();
         assert_eq!(
             out.trim(),
-            keys.address(KeyPath::receive(2)).unwrap().to_checksummed()
+            keys.address(KeyPath::receive(1)).unwrap().to_checksummed()
         );
         let mut warned = false;
         for _ in 0..20 {
@@ -727,6 +771,40 @@ mod tests {
             warned |= err.contains("past the gap limit");
         }
         assert!(warned);
+    }
+
+    #[test]
+    fn plain_address_is_the_first_unused_not_the_newest_handed_out() {
+        let node = FakeNode::regtest(3);
+        let keys = test_keys();
+        let receive = |i| keys.address(KeyPath::receive(i)).unwrap();
+        node.set_transaction_count(receive(0), 1);
+        let h = Harness::new(node);
+        h.restore();
+        let show = |new: bool| {
+            let (out, _, r) = h.run(true, |s| address(s, new));
+            r.unwrap();
+            let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+            value["path"].as_str().unwrap().to_string()
+        };
+        assert_eq!(show(false), "m/44'/1'/0'/0/1");
+        // Hand out 2 and 3; 3 gets paid, 1 and 2 never are.
+        assert_eq!(show(true), "m/44'/1'/0'/0/2");
+        assert_eq!(show(true), "m/44'/1'/0'/0/3");
+        assert_eq!(show(false), "m/44'/1'/0'/0/1");
+        h.node.set_transaction_count(receive(3), 1);
+        assert_eq!(show(false), "m/44'/1'/0'/0/1");
+        h.node.set_transaction_count(receive(1), 1);
+        assert_eq!(show(false), "m/44'/1'/0'/0/2");
+        // `--new` still never repeats one handed out before.
+        assert_eq!(show(true), "m/44'/1'/0'/0/5");
+        assert_eq!(show(false), "m/44'/1'/0'/0/2");
+        assert_eq!(
+            Keystore::open(&h.path(), "test password")
+                .unwrap()
+                .next_receive_index(),
+            5
+        );
     }
 
     #[test]
@@ -776,14 +854,16 @@ mod tests {
         let payee = Address([0xab; 20]);
         // A wrong checksum (one letter's case flipped) is refused before anything.
         let typo = flip_first_lowercase_letter(&payee.to_checksummed());
-        let (_, _, r) = h.run(false, |s| send(s, &typo, "1", None, false, false));
+        let (_, _, r) = h.run(false, |s| send(s, &pay(&typo, "1", None, false, false)));
         let err = r.unwrap_err().to_string();
         assert!(err.contains("checksum"), "{err}");
         let checksummed = payee.to_checksummed();
         let to = checksummed.as_str();
-        let (_, _, r) = h.run(false, |s| send(s, to, "1.123456789", None, false, false));
+        let (_, _, r) = h.run(false, |s| {
+            send(s, &pay(to, "1.123456789", None, false, false))
+        });
         assert!(r.unwrap_err().to_string().contains("more than 8 decimals"));
-        let (_, _, r) = h.run(false, |s| send(s, to, "5", None, false, false));
+        let (_, _, r) = h.run(false, |s| send(s, &pay(to, "5", None, false, false)));
         let err = r.unwrap_err().to_string();
         assert!(
             err.contains("only 4.5 is spendable") && err.contains("1.5 more is immature"),
@@ -791,7 +871,9 @@ mod tests {
         );
 
         // Dry run: a signed transaction printed, nothing posted.
-        let (out, _, r) = h.run(false, |s| send(s, to, "1.2", Some("0.001"), false, true));
+        let (out, _, r) = h.run(false, |s| {
+            send(s, &pay(to, "1.2", Some("0.001"), false, true))
+        });
         r.unwrap();
         let tx: Transaction = serde_json::from_str(&out).unwrap();
         let sighash = check_context_free(&tx).unwrap();
@@ -799,7 +881,7 @@ mod tests {
         assert_eq!(tx.fee.units(), 100_000);
         assert!(h.node.posted().is_empty());
 
-        let (out, _, r) = h.run(true, |s| send(s, to, "1.2", None, true, false));
+        let (out, _, r) = h.run(true, |s| send(s, &pay(to, "1.2", None, true, false)));
         r.unwrap();
         let value: serde_json::Value = serde_json::from_str(&out).unwrap();
         let posted = h.node.posted();
@@ -814,12 +896,68 @@ mod tests {
             "double_spend",
             "input 0 spends an output that is already spent",
         );
-        let (_, _, r) = h.run(false, |s| send(s, to, "1.2", None, false, false));
+        let (_, _, r) = h.run(false, |s| send(s, &pay(to, "1.2", None, false, false)));
         let err = r.unwrap_err().to_string();
         assert_eq!(
             err,
             "node rejected the transaction: double_spend: input 0 spends an output that is already spent"
         );
+    }
+
+    /// `send` arguments as the tests give them, `--max-fee` at its default.
+    fn pay<'a>(
+        to: &'a str,
+        amount: &'a str,
+        fee: Option<&'a str>,
+        fresh_change: bool,
+        dry_run: bool,
+    ) -> SendArgs<'a> {
+        SendArgs {
+            to,
+            amount: Some(amount),
+            fee,
+            max_fee: crate::cli::DEFAULT_MAX_FEE,
+            fresh_change,
+            dry_run,
+        }
+    }
+
+    #[test]
+    fn a_fee_above_max_fee_is_refused_before_the_password() {
+        let node = FakeNode::regtest(10);
+        let r0 = test_keys().address(KeyPath::receive(0)).unwrap();
+        node.add_confirmed_output(r0, Hash([7; 32]), 0, 20 * 100_000_000, 5, false);
+        let h = Harness::new(node);
+        // No wallet yet: the fee is refused before the keystore is opened.
+        let to = Address([0xab; 20]).to_checksummed();
+        let (_, _, r) = h.run(false, |s| send(s, &pay(&to, "5", Some("5"), false, true)));
+        let err = r.unwrap_err().to_string();
+        assert!(
+            err.contains("the fee 5 is above the maximum of 0.1") && err.contains("--max-fee"),
+            "{err}"
+        );
+        h.restore();
+        let (_, _, r) = h.run(false, |s| {
+            send(
+                s,
+                &SendArgs {
+                    max_fee: "5",
+                    ..pay(&to, "5", Some("5"), false, false)
+                },
+            )
+        });
+        r.unwrap();
+        assert_eq!(h.node.posted()[0].fee.units(), 5 * 100_000_000);
+        let (_, _, r) = h.run(false, |s| {
+            send(
+                s,
+                &SendArgs {
+                    max_fee: "-1",
+                    ..pay(&to, "1", None, false, true)
+                },
+            )
+        });
+        assert!(r.unwrap_err().to_string().contains("\"-1\""));
     }
 
     fn flip_first_lowercase_letter(text: &str) -> String {
@@ -871,13 +1009,14 @@ mod tests {
             1,
             "{err}"
         );
-        // The plain command showing the kept index warns too.
-        let (_, err, r) = h.run(false, |s| address(s, false));
+        // The plain command shows the first unused, index 1: nothing to warn.
+        let (out, err, r) = h.run(false, |s| address(s, false));
         r.unwrap();
-        assert!(
-            err.contains("address index 27 is past the gap limit"),
-            "{err}"
+        assert_eq!(
+            out.trim(),
+            keys.address(KeyPath::receive(1)).unwrap().to_checksummed()
         );
+        assert!(!err.contains("gap"), "{err}");
 
         // Within what a restore finds: no warning (index 20 is still scanned).
         let h = Harness::new(FakeNode::regtest(3));
@@ -910,7 +1049,7 @@ mod tests {
         h.restore();
         keep_receive_index(&h, 25);
         let to = Address([0xab; 20]).to_checksummed();
-        let (_, err, r) = h.run(false, |s| send(s, &to, "1", None, false, true));
+        let (_, err, r) = h.run(false, |s| send(s, &pay(&to, "1", None, false, true)));
         r.unwrap();
         assert!(
             err.contains(&format!("the change goes to {}", r25.to_checksummed()))
@@ -918,7 +1057,7 @@ mod tests {
             "{err}"
         );
         // Fresh change (change chain, within its gap): no warning.
-        let (_, err, r) = h.run(false, |s| send(s, &to, "1", None, true, true));
+        let (_, err, r) = h.run(false, |s| send(s, &pay(&to, "1", None, true, true)));
         r.unwrap();
         assert!(!err.contains("change goes"), "{err}");
     }
@@ -1002,6 +1141,84 @@ mod tests {
     }
 
     #[test]
+    fn send_all_sweeps_the_largest_coins_and_says_how_many_are_left() {
+        let node = FakeNode::regtest(10);
+        let r0 = test_keys().address(KeyPath::receive(0)).unwrap();
+        for n in 0..(MAX_INPUTS as u32 + 4) {
+            node.add_confirmed_output(r0, Hash([7; 32]), n, 1_000_000 + u64::from(n), 5, false);
+        }
+        let h = Harness::new(node);
+        h.restore();
+        let to = Address([0xab; 20]).to_checksummed();
+        let all = SendArgs {
+            amount: None,
+            ..pay(&to, "", None, false, false)
+        };
+        let (out, err, r) = h.run(true, |s| send(s, &all));
+        r.unwrap();
+        let posted = h.node.posted();
+        assert_eq!(posted.len(), 1);
+        let tx = &posted[0];
+        assert_eq!(tx.inputs.len(), MAX_INPUTS);
+        assert!(tx.inputs.iter().all(|i| i.output_index >= 4));
+        assert_eq!(tx.outputs.len(), 1);
+        let total: u64 = tx.inputs.iter().map(|i| i.output_value.units()).sum();
+        assert_eq!(tx.outputs[0].value.units(), total - tx.fee.units());
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value["hash"], tx.hash.to_string());
+        assert_eq!(value["coins_left"], 4);
+        assert_eq!(value["change_address"], serde_json::Value::Null);
+        assert_eq!(
+            value["amount"],
+            serde_json::to_value(tx.outputs[0].value).unwrap()
+        );
+        assert!(
+            err.contains("sweeps the 256 largest, 4 smaller ones are left"),
+            "{err}"
+        );
+
+        // Text, dry run: the transaction on stdout, the note on stderr.
+        let (out, err, r) = h.run(false, |s| {
+            send(
+                s,
+                &SendArgs {
+                    dry_run: true,
+                    ..all
+                },
+            )
+        });
+        r.unwrap();
+        let tx: Transaction = serde_json::from_str(&out).unwrap();
+        assert_eq!(tx.inputs.len(), MAX_INPUTS);
+        assert!(err.contains("4 smaller ones are left"), "{err}");
+        assert_eq!(h.node.posted().len(), 1);
+    }
+
+    #[test]
+    fn send_all_of_few_coins_reports_the_amount_and_no_note() {
+        let node = FakeNode::regtest(10);
+        let r0 = test_keys().address(KeyPath::receive(0)).unwrap();
+        node.add_confirmed_output(r0, Hash([7; 32]), 0, 300_000_000, 5, false);
+        node.add_confirmed_output(r0, Hash([8; 32]), 0, 100_000_000, 6, false);
+        let h = Harness::new(node);
+        h.restore();
+        let to = Address([0xab; 20]).to_checksummed();
+        let all = SendArgs {
+            amount: None,
+            ..pay(&to, "", Some("0.001"), false, true)
+        };
+        let (out, err, r) = h.run(true, |s| send(s, &all));
+        r.unwrap();
+        assert!(!err.contains("note"), "{err}");
+        assert!(
+            out.contains(
+                r#","fee":0.001,"change":0,"change_address":null,"amount":3.999,"coins_left":0}"#
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn dry_run_json_is_one_line_with_the_transaction_and_report() {
         let node = FakeNode::regtest(10);
         let r0 = test_keys().address(KeyPath::receive(0)).unwrap();
@@ -1009,7 +1226,9 @@ mod tests {
         let h = Harness::new(node);
         h.restore();
         let to = Address([0xab; 20]).to_checksummed();
-        let (out, _, r) = h.run(true, |s| send(s, &to, "1", Some("0.001"), false, true));
+        let (out, _, r) = h.run(true, |s| {
+            send(s, &pay(&to, "1", Some("0.001"), false, true))
+        });
         r.unwrap();
         assert_eq!(out.lines().count(), 1, "{out}");
         let value: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -1023,7 +1242,9 @@ mod tests {
         );
         assert!(h.node.posted().is_empty());
         // Without --json: the pretty transaction, as before.
-        let (out, _, r) = h.run(false, |s| send(s, &to, "1", Some("0.001"), false, true));
+        let (out, _, r) = h.run(false, |s| {
+            send(s, &pay(&to, "1", Some("0.001"), false, true))
+        });
         r.unwrap();
         assert!(out.lines().count() > 1);
         assert!(serde_json::from_str::<Transaction>(&out).is_ok());

@@ -45,6 +45,18 @@ impl Discovery {
         self.last_used(chain).map_or(0, |i| i.saturating_add(1))
     }
 
+    /// The lowest index on `chain` with no transaction: what `wallet
+    /// address` shows. Below [`Self::next_unused`] when an earlier address
+    /// was skipped (handed out by `address --new` but never paid).
+    pub fn first_unused(&self, chain: KeyChain) -> u32 {
+        self.addresses
+            .iter()
+            .filter(|a| a.path.chain == chain && !a.used)
+            .map(|a| a.path.index)
+            .min()
+            .unwrap_or_else(|| self.next_unused(chain))
+    }
+
     /// The last used index on `chain` that a fresh `restore` would find:
     /// walking from index 0 and stopping after `gap_limit` unused in a row,
     /// whatever this keystore's kept receive index made discovery scan.
@@ -160,6 +172,9 @@ mod tests {
         assert_eq!(found.next_unused(KeyChain::Receive), 4);
         assert_eq!(found.next_unused(KeyChain::Change), 2);
         assert_eq!(found.used().count(), 3);
+        // Index 1 was skipped: the first unused is below the next unused.
+        assert_eq!(found.first_unused(KeyChain::Receive), 1);
+        assert_eq!(found.first_unused(KeyChain::Change), 0);
 
         // An address past the gap is not found...
         let far = keys.address(KeyPath::receive(20)).unwrap();
@@ -179,6 +194,7 @@ mod tests {
         let found = discover(&keys, &node, crate::GAP_LIMIT, 0).unwrap();
         assert_eq!(found.addresses.len(), 2 * crate::GAP_LIMIT as usize);
         assert_eq!(found.next_unused(KeyChain::Receive), 0);
+        assert_eq!(found.first_unused(KeyChain::Receive), 0);
     }
 
     #[test]

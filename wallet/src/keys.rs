@@ -59,12 +59,25 @@ impl Secrets {
     ) -> Result<Secrets, KeysError> {
         // Built in place so no unwiped copy of the words is left behind.
         let mut normalized = Zeroizing::new(String::with_capacity(mnemonic.len() * 2));
-        for word in mnemonic.split_whitespace() {
+        for (i, word) in mnemonic.split_whitespace().enumerate() {
             if !normalized.is_empty() {
                 normalized.push(' ');
             }
+            let start = normalized.len();
             for c in word.chars() {
                 normalized.extend(c.to_lowercase());
+            }
+            // Checked here because bip39's own error counts words from 0;
+            // `wallet new` numbers them from 1. The word itself is not
+            // repeated: it is part of a secret.
+            if bip39::Language::English
+                .find_word(&normalized[start..])
+                .is_none()
+            {
+                return Err(KeysError::Mnemonic(format!(
+                    "word {} of the mnemonic is not in the BIP-39 English word list",
+                    i + 1
+                )));
             }
         }
         if normalized.is_empty() {
@@ -247,6 +260,27 @@ mod tests {
         // Wrong checksum word.
         let bad = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon";
         assert!(Secrets::from_mnemonic(bad, none()).is_err());
+    }
+
+    #[test]
+    fn an_unknown_word_is_numbered_from_one_like_wallet_new_shows_them() {
+        let none = || Zeroizing::new(String::new());
+        let mut words: Vec<&str> = crate::fake_node::MNEMONIC.split(' ').collect();
+        for (position, typo) in [(1, "abandom"), (12, "abuot")] {
+            let original = words[position - 1];
+            words[position - 1] = typo;
+            let err = Secrets::from_mnemonic(&words.join(" "), none())
+                .err()
+                .expect("a word not in the list is refused")
+                .to_string();
+            assert_eq!(
+                err,
+                format!("word {position} of the mnemonic is not in the BIP-39 English word list")
+            );
+            assert!(!err.contains(typo), "{err}");
+            words[position - 1] = original;
+        }
+        assert!(Secrets::from_mnemonic(&words.join(" "), none()).is_ok());
     }
 
     #[test]

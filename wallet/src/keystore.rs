@@ -53,15 +53,18 @@ pub enum KeystoreError {
         "a wallet already exists at {0}: use --force to replace it (its coins are lost unless its mnemonic is kept)"
     )]
     Exists(PathBuf),
-    #[error("cannot read wallet {path}: {source}")]
+    // The OS error is part of the message and deliberately not a
+    // `source()`: a caller printing the chain (anyhow's `{:#}`) would
+    // otherwise show it twice.
+    #[error("cannot read wallet {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot write wallet {path}: {source}")]
+    #[error("cannot write wallet {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("wallet file {path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
@@ -252,8 +255,8 @@ impl Keystore {
         };
         // Without --force, publishing fails if a file appeared since the check.
         keystore.save(force).map_err(|e| match e {
-            KeystoreError::Write { path, source }
-                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            KeystoreError::Write { path, error }
+                if error.kind() == std::io::ErrorKind::AlreadyExists =>
             {
                 KeystoreError::Exists(path)
             }
@@ -269,10 +272,10 @@ impl Keystore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(KeystoreError::Missing(path.to_path_buf()));
             }
-            Err(source) => {
+            Err(error) => {
                 return Err(KeystoreError::Read {
                     path: path.to_path_buf(),
-                    source,
+                    error,
                 });
             }
         };
@@ -393,13 +396,13 @@ impl Keystore {
         };
         let mut text = serde_json::to_string_pretty(&file).map_err(|e| KeystoreError::Write {
             path: self.path.clone(),
-            source: std::io::Error::other(e),
+            error: std::io::Error::other(e),
         })?;
         text.push('\n');
-        write_atomically(&self.path, text.as_bytes(), replace).map_err(|source| {
+        write_atomically(&self.path, text.as_bytes(), replace).map_err(|error| {
             KeystoreError::Write {
                 path: self.path.clone(),
-                source,
+                error,
             }
         })
     }

@@ -22,19 +22,20 @@ pub enum PromptError {
     NoPassword(&'static str),
     #[error("no terminal to ask for the {0} on")]
     NoTerminal(&'static str),
-    #[error("cannot read password file {path}: {source}")]
+    // As in `KeystoreError`: the OS error is in the message, not a `source()`.
+    #[error("cannot read password file {path}: {error}")]
     PasswordFile {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("the password is empty: a wallet needs a password")]
     EmptyPassword,
     #[error("the passwords typed do not match")]
     Mismatch,
-    #[error("cannot read {what}: {source}")]
+    #[error("cannot read {what}: {error}")]
     Read {
         what: &'static str,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("no mnemonic given: write it on the first line of stdin")]
     NoMnemonic,
@@ -109,10 +110,10 @@ impl std::fmt::Debug for PasswordSource {
 
 /// The first line of the file (the line ending removed).
 fn read_password_file(path: &Path) -> Result<Zeroizing<String>, PromptError> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|error| {
         PromptError::PasswordFile {
             path: path.to_path_buf(),
-            source,
+            error,
         }
     })?);
     Ok(Zeroizing::new(
@@ -153,7 +154,7 @@ impl Drop for EchoOff {
 
 /// Asks on the terminal (`/dev/tty`) with echo off; one line.
 pub fn read_hidden(prompt: &str, what: &'static str) -> Result<Zeroizing<String>, PromptError> {
-    let read_err = |source| PromptError::Read { what, source };
+    let read_err = |error| PromptError::Read { what, error };
     let mut tty_out = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/tty")
@@ -183,9 +184,9 @@ pub fn parse_restore_input(mut reader: impl BufRead) -> Result<RestoreInput, Pro
         let mut line = Zeroizing::new(String::new());
         reader
             .read_line(&mut line)
-            .map_err(|source| PromptError::Read {
+            .map_err(|error| PromptError::Read {
                 what: "stdin",
-                source,
+                error,
             })?;
         strip_line_end(&mut line);
         Ok(line)

@@ -1,13 +1,14 @@
 //! Building and signing a payment (PROTOCOL.md §4): coins chosen by a
-//! [`CoinSelection`], one output to the payee, change (when not zero) back
-//! to the first input's address or to a fresh change address, every input
-//! signed over the sighash. No I/O but through [`NodeClient`].
+//! [`CoinSelection`] (or every coin, for `send --all`), one output to the
+//! payee, change (when not zero) back to the first input's address or to a
+//! fresh change address, every input signed over the sighash. No I/O but
+//! through [`NodeClient`].
 
 use cinder::types::{Address, Amount, Hash, Input, Output, Transaction};
 use serde::Serialize;
 
 use crate::WalletError;
-use crate::coin_selection::{CoinSelection, FeePolicy, SelectionError};
+use crate::coin_selection::{CoinSelection, FeePolicy, SelectionError, select_all};
 use crate::discovery::Discovery;
 use crate::funds::{Coin, Funds, chain_params, gather_funds};
 use crate::keys::KeySource;
@@ -29,6 +30,17 @@ pub enum SendError {
         /// What else the wallet holds that cannot be spent yet, as text.
         extra: String,
     },
+    #[error("nothing to sweep: {spendable} is spendable and the fee is {fee}{extra}")]
+    NothingToSweep {
+        spendable: Amount,
+        fee: Amount,
+        /// What else the wallet holds that cannot be spent yet, as text.
+        extra: String,
+    },
+    #[error(
+        "the fee {fee} is above the maximum of {max_fee} set by --max-fee: pass a higher --max-fee to pay it"
+    )]
+    FeeAboveMax { fee: Amount, max_fee: Amount },
     #[error(transparent)]
     Selection(SelectionError),
     #[error("key {path} does not match address {address}")]
@@ -44,11 +56,24 @@ pub enum ChangeTo {
     Address(Address),
 }
 
+/// How much a payment pays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendAmount {
+    /// This much to the payee; the fee on top, change back.
+    Exactly(Amount),
+    /// `--all`: every spendable coin (at most the 256 largest), less the
+    /// fee, and no change.
+    All,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendRequest {
     pub to: Address,
-    pub amount: Amount,
+    pub amount: SendAmount,
     pub fee: FeePolicy,
+    /// The highest fee paid without complaint (`--max-fee`), whether given
+    /// with `--fee` or computed.
+    pub max_fee: Amount,
     pub change: ChangeTo,
 }
 
@@ -59,24 +84,41 @@ pub struct SignedSend {
     pub fee: Amount,
     pub change: Amount,
     pub change_address: Option<Address>,
+    /// For `send --all`: the spendable coins that did not fit (0: none).
+    pub coins_left: Option<usize>,
 }
 
-/// `send --json` output: `{"hash","fee","change","change_address"}`.
+/// `send --json` output: `{"hash","fee","change","change_address"}`, plus
+/// `"amount","coins_left"` for `send --all`.
 #[derive(Serialize)]
 pub struct SendReport {
     pub hash: Hash,
     pub fee: Amount,
     pub change: Amount,
     pub change_address: Option<Address>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Amount>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coins_left: Option<usize>,
 }
 
 impl SignedSend {
+    /// What was paid to the payee (output 0).
+    pub fn amount(&self) -> Amount {
+        self.transaction
+            .outputs
+            .first()
+            .map_or(Amount::ZERO, |o| o.value)
+    }
+
     pub fn report(&self) -> SendReport {
         SendReport {
             hash: self.transaction.hash,
             fee: self.fee,
             change: self.change,
             change_address: self.change_address,
+            amount: self.coins_left.map(|_| self.amount()),
+            coins_left: self.coins_left,
         }
     }
 }
@@ -86,14 +128,25 @@ pub fn check_request(request: &SendRequest) -> Result<(), SendError> {
     if request.to.is_zero() {
         return Err(SendError::ZeroAddress);
     }
-    if request.amount == Amount::ZERO {
+    if request.amount == SendAmount::Exactly(Amount::ZERO) {
         return Err(SendError::ZeroAmount);
+    }
+    if let FeePolicy::Fixed(fee) = request.fee {
+        check_max_fee(fee, request.max_fee)?;
     }
     Ok(())
 }
 
-/// Selects among `coins` (all spendable) and signs. Pure: `timestamp` is
-/// the transaction's time.
+fn check_max_fee(fee: Amount, max_fee: Amount) -> Result<(), SendError> {
+    if fee > max_fee {
+        return Err(SendError::FeeAboveMax { fee, max_fee });
+    }
+    Ok(())
+}
+
+/// Selects among `coins` (all spendable; `selector` for an exact amount,
+/// [`select_all`] for `--all`) and signs. Pure: `timestamp` is the
+/// transaction's time.
 pub fn build_transaction(
     coins: &[Coin],
     request: &SendRequest,
@@ -102,9 +155,19 @@ pub fn build_transaction(
     timestamp: u64,
 ) -> Result<SignedSend, WalletError> {
     check_request(request)?;
-    let selection = selector
-        .select(coins, request.amount, request.fee)
-        .map_err(SendError::Selection)?;
+    let (selection, amount, coins_left) = match request.amount {
+        SendAmount::Exactly(amount) => {
+            let selection = selector
+                .select(coins, amount, request.fee)
+                .map_err(SendError::Selection)?;
+            (selection, amount, None)
+        }
+        SendAmount::All => {
+            let sweep = select_all(coins, request.fee).map_err(SendError::Selection)?;
+            (sweep.selection, sweep.amount, Some(sweep.left))
+        }
+    };
+    check_max_fee(selection.fee, request.max_fee)?;
     let change_address = if selection.change == Amount::ZERO {
         None
     } else {
@@ -113,7 +176,7 @@ pub fn build_transaction(
             ChangeTo::Address(a) => a,
         })
     };
-    let mut outputs = vec![Output::new(0, request.to, request.amount)];
+    let mut outputs = vec![Output::new(0, request.to, amount)];
     if let Some(address) = change_address {
         outputs.push(Output::new(1, address, selection.change));
     }
@@ -147,6 +210,7 @@ pub fn build_transaction(
         fee: selection.fee,
         change: selection.change,
         change_address,
+        coins_left,
     })
 }
 
@@ -178,30 +242,45 @@ fn build_from_funds(
         Err(WalletError::Send(SendError::Selection(SelectionError::Insufficient {
             needed,
             available,
-        }))) => {
-            let mut notes = Vec::new();
-            let immature = funds.immature_total();
-            if immature > Amount::ZERO {
-                notes.push(format!("{immature} more is immature coinbase"));
-            }
-            let foreign = funds.foreign_unconfirmed_total();
-            if foreign > Amount::ZERO {
-                notes.push(format!("{foreign} more is unconfirmed from others"));
-            }
-            let extra = if notes.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", notes.join(", "))
-            };
-            Err(SendError::Insufficient {
-                amount: request.amount,
-                needed,
-                spendable: available,
-                extra,
-            }
-            .into())
+        }))) => Err(SendError::Insufficient {
+            amount: match request.amount {
+                SendAmount::Exactly(amount) => amount,
+                SendAmount::All => available,
+            },
+            needed,
+            spendable: available,
+            extra: not_yet_spendable(funds),
         }
+        .into()),
+        Err(WalletError::Send(SendError::Selection(SelectionError::NothingToSweep {
+            available,
+            fee,
+        }))) => Err(SendError::NothingToSweep {
+            spendable: available,
+            fee,
+            extra: not_yet_spendable(funds),
+        }
+        .into()),
         other => other,
+    }
+}
+
+/// What the wallet holds but cannot spend yet, as ` (… more is …)`, or
+/// nothing.
+fn not_yet_spendable(funds: &Funds) -> String {
+    let mut notes = Vec::new();
+    let immature = funds.immature_total();
+    if immature > Amount::ZERO {
+        notes.push(format!("{immature} more is immature coinbase"));
+    }
+    let foreign = funds.foreign_unconfirmed_total();
+    if foreign > Amount::ZERO {
+        notes.push(format!("{foreign} more is unconfirmed from others"));
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join(", "))
     }
 }
 
@@ -212,6 +291,7 @@ mod tests {
     use crate::discovery::discover;
     use crate::fake_node::{FakeNode, mempool_transaction, test_keys};
     use crate::keys::KeyPath;
+    use cinder::consensus::transaction::MAX_INPUTS;
     use cinder::consensus::transaction::{check_context_free, check_signatures};
 
     const COIN: u64 = 100_000_000;
@@ -224,8 +304,9 @@ mod tests {
     fn request(units: u64) -> SendRequest {
         SendRequest {
             to: stranger(),
-            amount: Amount::from_units(units),
+            amount: SendAmount::Exactly(Amount::from_units(units)),
             fee: FeePolicy::PerByte(DEFAULT_FEE_RATE),
+            max_fee: Amount::from_units(COIN / 10),
             change: ChangeTo::FirstInput,
         }
     }
@@ -384,6 +465,163 @@ mod tests {
         let built = send(&node, &keys, &req).unwrap();
         assert_eq!(built.transaction.fee.units(), 100_000);
         assert_valid(&built.transaction);
+    }
+
+    #[test]
+    fn a_fee_above_max_fee_is_refused_given_or_computed() {
+        let (node, keys) = funded_node();
+        // `send --fee 5 --amount 5`: refused before anything is looked up.
+        let mut req = request(5 * COIN);
+        req.fee = FeePolicy::Fixed(Amount::from_units(5 * COIN));
+        let err = check_request(&req).unwrap_err();
+        assert!(matches!(err, SendError::FeeAboveMax { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("the fee 5 is above the maximum of 0.1") && text.contains("--max-fee"),
+            "{text}"
+        );
+        assert!(matches!(
+            send(&node, &keys, &req),
+            Err(WalletError::Send(SendError::FeeAboveMax { .. }))
+        ));
+        // A fee equal to the maximum is paid.
+        let mut req = request(COIN);
+        req.fee = FeePolicy::Fixed(req.max_fee);
+        assert_valid(&send(&node, &keys, &req).unwrap().transaction);
+        // Computed: at 100 000 units per byte, one input and change cost
+        // more than 0.1.
+        let mut req = request(COIN);
+        req.fee = FeePolicy::PerByte(100_000);
+        req.max_fee = Amount::from_units(COIN);
+        let computed = send(&node, &keys, &req).unwrap().fee;
+        assert!(computed > Amount::from_units(COIN / 10), "{computed}");
+        req.max_fee = Amount::from_units(COIN / 10);
+        let err = send(&node, &keys, &req).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("the fee {computed} is above the maximum of 0.1"))
+                && err.contains("--max-fee"),
+            "{err}"
+        );
+        assert!(node.posted().is_empty());
+    }
+
+    fn sweep() -> SendRequest {
+        SendRequest {
+            amount: SendAmount::All,
+            ..request(0)
+        }
+    }
+
+    #[test]
+    fn sweep_spends_every_spendable_coin_in_one_output() {
+        let (node, keys) = funded_node();
+        let r0 = keys.address(KeyPath::receive(0)).unwrap();
+        let r1 = keys.address(KeyPath::receive(1)).unwrap();
+        // The wallet's own unconfirmed change is swept, others' payment is not.
+        let ours = mempool_transaction(r0, &[(stranger(), COIN), (r0, COIN / 4)], 8);
+        node.add_mempool_output(r0, &ours, 1);
+        let theirs = mempool_transaction(stranger(), &[(r1, 5 * COIN)], 9);
+        node.add_mempool_output(r1, &theirs, 0);
+
+        let built = send(&node, &keys, &sweep()).unwrap();
+        let tx = &built.transaction;
+        assert_valid(tx);
+        // 1.5 + 2 + 0.5 confirmed and mature, 0.25 own change.
+        assert_eq!(tx.inputs.len(), 4);
+        assert!(tx.inputs.iter().any(|i| i.transaction_hash == ours.hash));
+        assert!(
+            tx.inputs
+                .iter()
+                .all(|i| i.transaction_hash != theirs.hash && i.transaction_hash != Hash([4; 32]))
+        );
+        let fee = FeePolicy::PerByte(DEFAULT_FEE_RATE).fee(4, 1);
+        assert_eq!(built.fee, fee);
+        assert_eq!(tx.outputs.len(), 1);
+        assert_eq!(tx.outputs[0].address, stranger());
+        assert_eq!(tx.outputs[0].value.units(), 425_000_000 - fee.units());
+        assert_eq!((built.change, built.change_address), (Amount::ZERO, None));
+        assert_eq!(built.coins_left, Some(0));
+        let report = serde_json::to_value(built.report()).unwrap();
+        assert_eq!(report["coins_left"], 0);
+        assert_eq!(
+            report["amount"],
+            serde_json::to_value(built.amount()).unwrap()
+        );
+        // An exact-amount send reports as before: no `amount`, no `coins_left`.
+        let exact = send(&node, &keys, &request(COIN)).unwrap();
+        let report = serde_json::to_value(exact.report()).unwrap();
+        assert!(report.get("amount").is_none() && report.get("coins_left").is_none());
+    }
+
+    #[test]
+    fn sweep_beyond_max_inputs_leaves_the_smallest_coins_and_says_how_many() {
+        let keys = test_keys();
+        let node = FakeNode::regtest(100);
+        for i in 0..6u32 {
+            let a = keys.address(KeyPath::receive(i)).unwrap();
+            for n in 0..50u32 {
+                node.add_confirmed_output(
+                    a,
+                    Hash([i as u8 + 1; 32]),
+                    n,
+                    1_000_000 + u64::from(i * 50 + n),
+                    5,
+                    false,
+                );
+            }
+        }
+        let built = send(&node, &keys, &sweep()).unwrap();
+        let tx = &built.transaction;
+        assert_eq!(tx.inputs.len(), MAX_INPUTS);
+        assert_eq!(built.coins_left, Some(300 - MAX_INPUTS));
+        // The 44 smallest are left: every input is worth at least the 45th smallest.
+        assert!(
+            tx.inputs
+                .iter()
+                .all(|i| i.output_value.units() >= 1_000_044)
+        );
+        assert_valid(tx);
+        // Within the protocol's and the API's limits: the block's 1 MB of
+        // size (PROTOCOL.md §6) and the 256 KiB request body (API.md).
+        assert!(tx.size() < 1_000_000);
+        let body = serde_json::to_vec(tx).unwrap();
+        assert!(body.len() < 256 * 1024, "{} bytes", body.len());
+    }
+
+    #[test]
+    fn sweep_with_nothing_spendable_says_what_is_not_yet() {
+        let keys = test_keys();
+        let node = FakeNode::regtest(20);
+        let r0 = keys.address(KeyPath::receive(0)).unwrap();
+        node.add_confirmed_output(r0, Hash([4; 32]), 0, 150_000_000, 20, true);
+        let err = send(&node, &keys, &sweep()).unwrap_err();
+        assert!(
+            matches!(err, WalletError::Send(SendError::NothingToSweep { .. })),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with("nothing to sweep: 0 is spendable")
+                && text.contains("1.5 more is immature coinbase"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn sweep_respects_max_fee() {
+        let (node, keys) = funded_node();
+        let mut req = sweep();
+        req.fee = FeePolicy::PerByte(100_000);
+        let err = send(&node, &keys, &req).unwrap_err();
+        assert!(
+            matches!(err, WalletError::Send(SendError::FeeAboveMax { .. })),
+            "{err}"
+        );
+        req.fee = FeePolicy::Fixed(Amount::from_units(COIN / 2));
+        assert!(matches!(
+            check_request(&req),
+            Err(SendError::FeeAboveMax { .. })
+        ));
     }
 
     #[test]

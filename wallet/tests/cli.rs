@@ -141,3 +141,126 @@ fn usage_errors_are_one_line_and_exit_1() {
     let out = wallet().arg("--version").output().expect("wallet runs");
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn a_fee_above_max_fee_is_refused_naming_the_flag() {
+    let out = wallet()
+        .args([
+            "send",
+            "--to",
+            "0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79",
+            "--amount",
+            "5",
+            "--fee",
+            "5",
+            "--node",
+            "http://127.0.0.1:1",
+            "-w",
+            "/nonexistent/w.json",
+        ])
+        .env("CINDER_WALLET_PASSWORD", "x")
+        .output()
+        .expect("wallet runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("the fee 5 is above the maximum of 0.1") && err.contains("--max-fee"),
+        "{err}"
+    );
+}
+
+/// The one JSON object a failed `--json` command prints on stdout.
+fn json_error(out: &std::process::Output) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let value: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
+    let fields: Vec<&String> = value.as_object().expect("an object").keys().collect();
+    assert_eq!(fields, ["error", "message"], "{value}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    value
+}
+
+#[test]
+fn with_json_errors_are_one_json_object_on_stdout() {
+    let out = wallet()
+        .args(["--json", "-w", "/nonexistent/w.json", "balance"])
+        .env("CINDER_WALLET_PASSWORD", "x")
+        .output()
+        .expect("wallet runs");
+    let value = json_error(&out);
+    assert_eq!(value["error"], "no_wallet", "{value}");
+    let message = value["message"].as_str().expect("a message");
+    assert!(
+        message.starts_with("no wallet at /nonexistent/w.json"),
+        "{message}"
+    );
+
+    let out = wallet()
+        .args(["balance", "--bogus", "--json"])
+        .output()
+        .expect("wallet runs");
+    let value = json_error(&out);
+    assert_eq!(value["error"], "usage", "{value}");
+    assert!(
+        value["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--bogus"))
+    );
+
+    let out = wallet()
+        .args([
+            "--json",
+            "send",
+            "--to",
+            "0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79",
+            "--amount",
+            "1.123456789",
+        ])
+        .output()
+        .expect("wallet runs");
+    assert_eq!(json_error(&out)["error"], "bad_amount");
+}
+
+#[test]
+fn send_takes_all_or_an_amount_not_both() {
+    let out = wallet()
+        .args([
+            "send",
+            "--to",
+            "0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79",
+            "--all",
+            "--amount",
+            "1",
+        ])
+        .output()
+        .expect("wallet runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--amount") && err.contains("cannot be used with") && err.contains("--all"),
+        "{err}"
+    );
+    // --all alone gets past the command line (to the missing wallet).
+    let out = wallet()
+        .args([
+            "send",
+            "--to",
+            "0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79",
+            "--all",
+            "-w",
+            "/nonexistent/w.json",
+        ])
+        .env("CINDER_WALLET_PASSWORD", "x")
+        .output()
+        .expect("wallet runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no wallet at /nonexistent/w.json"), "{err}");
+}
