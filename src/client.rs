@@ -38,7 +38,7 @@ pub enum ClientError {
         url: String,
         path: String,
         status: u16,
-        body: ErrorBody,
+        body: Box<ErrorBody>,
     },
     #[error("{url}{path}: malformed answer: {reason}")]
     Malformed {
@@ -233,7 +233,7 @@ impl Client {
                 url: self.base.clone(),
                 path: path.to_string(),
                 status,
-                body,
+                body: Box::new(body),
             }),
             Err(_) => Err(malformed(format!("status {status} without an error body"))),
         }

@@ -17,16 +17,18 @@ pub enum DataDirError {
     Io(PathBuf, std::io::Error),
     #[error("another full-node is already running on data directory {0}")]
     Locked(PathBuf),
-    #[error("port {port} kept in {dir} is taken ({source}); stop what uses it or pass -p")]
+    // The OS error is part of the message, not a `source`: printed as a
+    // chain it would otherwise appear twice.
+    #[error("port {port} kept in {dir} is taken ({error}); stop what uses it or pass -p")]
     KeptPortTaken {
         port: u16,
         dir: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("no free port from {DEFAULT_PORT} up on {0}")]
     NoFreePort(std::net::IpAddr),
@@ -105,14 +107,14 @@ impl DataDir {
     ) -> Result<TcpListener, DataDirError> {
         if let Some(port) = explicit {
             let addr = SocketAddr::new(ip, port);
-            return TcpListener::bind(addr).map_err(|source| DataDirError::Bind { addr, source });
+            return TcpListener::bind(addr).map_err(|error| DataDirError::Bind { addr, error });
         }
         if let Some(port) = self.kept_port()? {
-            return TcpListener::bind(SocketAddr::new(ip, port)).map_err(|source| {
+            return TcpListener::bind(SocketAddr::new(ip, port)).map_err(|error| {
                 DataDirError::KeptPortTaken {
                     port,
                     dir: self.path.clone(),
-                    source,
+                    error,
                 }
             });
         }

@@ -9,6 +9,8 @@ pub mod crypto;
 #[cfg(feature = "node")]
 pub mod datadir;
 pub mod hash;
+#[cfg(feature = "node")]
+pub mod logging;
 pub mod mempool;
 #[cfg(feature = "node")]
 pub mod miner;

@@ -1,6 +1,6 @@
 //! `full-node`: a Cinder full node serving the API of API.md.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,25 +56,22 @@ struct Args {
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("full-node: {e:#}");
+        // Not eprintln!: a closed stderr must not turn an error into a panic.
+        let _ = writeln!(std::io::stderr(), "full-node: {e:#}");
         std::process::exit(1);
     }
 }
 
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log)
-                .with_context(|| format!("--log {:?} is not a log level or filter", args.log))?,
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    cinder::logging::init(&args.log).map_err(anyhow::Error::msg)?;
     let params = ChainParams::by_name(&args.chain).context("unknown chain")?;
     let reward_address = match (&args.mine, &args.reward_address) {
         (true, None) => bail!("--mine needs --reward-address 0x… (where the mined coins go)"),
-        (_, Some(text)) => Some(
+        (false, Some(_)) => {
+            bail!("--reward-address is only used with --mine: add --mine, or leave it out")
+        }
+        (true, Some(text)) => Some(
             Address::parse_checked(text).with_context(|| format!("--reward-address {text:?}"))?,
         ),
         (false, None) => None,
@@ -119,8 +116,15 @@ fn run() -> anyhow::Result<()> {
         anyhow::Ok(app)
     })?;
     let local = app.addr();
-    println!("listening on http://{}:{}", local.ip(), local.port());
-    std::io::stdout().flush().ok();
+    // Not println!: a closed stdout must not panic the node.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(
+        stdout,
+        "listening on http://{}:{}",
+        local.ip(),
+        local.port()
+    );
+    let _ = stdout.flush();
     // Runs until Ctrl-C / SIGTERM; requests in flight (a block being
     // connected) finish first.
     let result = system.block_on(app.run());

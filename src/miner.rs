@@ -13,6 +13,9 @@ use tokio::sync::broadcast::error::TryRecvError;
 use crate::node::{Node, NodeEvent, Origin};
 use crate::types::{Address, HeaderHasher};
 
+/// The miner's info line comes at most this often.
+const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
 /// Nonces tried between two looks at the tip and the mempool.
 const ROUND: u64 = 50_000;
 
@@ -66,6 +69,8 @@ fn template_stale(events: &mut tokio::sync::broadcast::Receiver<NodeEvent>) -> b
 fn mine(node: &Node, address: &Address, interval: Duration, stop: &AtomicBool) {
     let mut last_found: Option<Instant> = None;
     let mut events = node.subscribe();
+    // One info line per block when blocks are rare, a summary when frequent.
+    let mut summary = (Instant::now(), 0u64);
     while !stop.load(Ordering::Acquire) {
         if let Some(t) = last_found {
             let elapsed = t.elapsed();
@@ -108,6 +113,7 @@ fn mine(node: &Node, address: &Address, interval: Duration, stop: &AtomicBool) {
         match node.submit_block_from(&block, Origin::Miner) {
             Ok(status) => {
                 last_found = Some(Instant::now());
+                summary.1 += 1;
                 tracing::debug!(
                     height = block.height,
                     hash = %block.hash,
@@ -115,6 +121,16 @@ fn mine(node: &Node, address: &Address, interval: Duration, stop: &AtomicBool) {
                     "mined a block ({})",
                     status.as_str()
                 );
+                if summary.0.elapsed() >= SUMMARY_EVERY {
+                    tracing::info!(
+                        height = block.height,
+                        hash = %block.hash,
+                        "mined {} block(s) in the last {} s",
+                        summary.1,
+                        summary.0.elapsed().as_secs()
+                    );
+                    summary = (Instant::now(), 0);
+                }
             }
             Err(e) => tracing::warn!("mined block {} refused: {e}", block.hash),
         }

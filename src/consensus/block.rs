@@ -67,31 +67,74 @@ pub fn check_header_context(
     parent: &ParentContext,
     now: u64,
 ) -> Result<(), RuleError> {
+    check_header_fields(block.height, &block.target, block.timestamp, parent, now)
+}
+
+/// Steps 6–8 on a header's fields (sync checks headers before any body).
+pub fn check_header_fields(
+    height: u64,
+    target: &crate::types::Target,
+    timestamp: u64,
+    parent: &ParentContext,
+    now: u64,
+) -> Result<(), RuleError> {
     let expected = parent.height + 1;
-    if block.height != expected {
+    if height != expected {
         return Err(RuleError::BadHeight {
-            found: block.height,
+            found: height,
             expected,
         });
     }
-    if block.target != parent.required_target {
+    if *target != parent.required_target {
         return Err(RuleError::BadTarget {
             expected: parent.required_target,
         });
     }
-    if block.timestamp <= parent.median_time_past {
+    if timestamp <= parent.median_time_past {
         return Err(RuleError::TimestampTooOld {
-            timestamp: block.timestamp,
+            timestamp,
             median: parent.median_time_past,
         });
     }
-    if block.timestamp > now.saturating_add(MAX_FUTURE_SECONDS) {
+    if timestamp > now.saturating_add(MAX_FUTURE_SECONDS) {
         return Err(RuleError::TimestampInFuture {
-            timestamp: block.timestamp,
+            timestamp,
             limit_base: now,
         });
     }
     Ok(())
+}
+
+/// What the block after `parent` must satisfy (PROTOCOL.md §6–§7), from the
+/// last blocks of the parent's branch, oldest first and ending at the
+/// parent, as (height, timestamp): at least [`context_depth`] of them (or
+/// back to genesis).
+pub fn next_context(
+    params: &ChainParams,
+    branch_tail: &[(u64, u64)],
+    parent_target: &crate::types::Target,
+) -> ParentContext {
+    use super::difficulty::{median_time_past, required_target, retarget_start_height};
+    let (parent_height, parent_time) = branch_tail.last().copied().unwrap_or((0, 0));
+    let height = parent_height + 1;
+    let start_height = retarget_start_height(params, height);
+    let span_start = branch_tail
+        .iter()
+        .find(|(h, _)| *h == start_height)
+        .map_or(parent_time, |(_, t)| *t);
+    let timestamps: Vec<u64> = branch_tail.iter().map(|(_, t)| *t).collect();
+    ParentContext {
+        height: parent_height,
+        required_target: required_target(params, height, parent_target, || {
+            parent_time as i64 - span_start as i64
+        }),
+        median_time_past: median_time_past(&timestamps),
+    }
+}
+
+/// How many blocks ending at the parent [`next_context`] needs.
+pub fn context_depth(params: &ChainParams) -> usize {
+    11usize.max(params.retarget_interval as usize)
 }
 
 /// Step 10: the merkle root of the transaction hashes.

@@ -41,6 +41,18 @@ pub type Accepted = crate::wire::BlockStatus;
 /// (it is told how many, and catches up from the node's state).
 const EVENT_CAPACITY: usize = 4096;
 
+/// A stored block's target and the tail of its branch, oldest first, as
+/// (height, timestamp): where checking headers after it starts.
+pub type BranchContext = (Target, Vec<(u64, u64)>);
+
+/// What the node knows of a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KnownBlock {
+    Unknown,
+    Stored,
+    Invalid,
+}
+
 /// Bounds of the mempool (`--mempool-max-count`, `--mempool-max-size`).
 #[derive(Clone, Copy, Debug)]
 pub struct MempoolLimits {
@@ -186,6 +198,52 @@ impl Node {
     /// Listens to what happens from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
         self.events.subscribe()
+    }
+
+    /// This node's locator (API.md §8 step 2): hashes of the active chain
+    /// at [`crate::p2p::sync::locator_heights`], newest first.
+    pub fn locator(&self) -> Result<Vec<Hash>, StoreError> {
+        let heights = crate::p2p::sync::locator_heights(self.snapshot().info.height);
+        self.reads.with(|conn| {
+            let read = conn.unchecked_transaction()?;
+            let mut hashes = Vec::with_capacity(heights.len());
+            for h in heights {
+                if let Some(hash) = crate::state::active_hash(&read, h)? {
+                    hashes.push(hash);
+                }
+            }
+            Ok(hashes)
+        })
+    }
+
+    /// Whether block `hash` is stored (any branch) or remembered invalid.
+    pub fn block_status(&self, hash: &Hash) -> Result<KnownBlock, StoreError> {
+        self.reads.with(|conn| {
+            if crate::state::invalid_block(conn, hash)?.is_some() {
+                return Ok(KnownBlock::Invalid);
+            }
+            Ok(match crate::state::block_record(conn, hash)? {
+                Some(_) => KnownBlock::Stored,
+                None => KnownBlock::Unknown,
+            })
+        })
+    }
+
+    /// What checking headers after the stored block `hash` starts from: its
+    /// target and the tail of its branch (oldest first, (height,
+    /// timestamp)); `None` when it is not stored.
+    pub fn branch_context(
+        &self,
+        hash: &Hash,
+    ) -> Result<Option<BranchContext>, StoreError> {
+        self.reads.with(|conn| {
+            let Some(record) = crate::state::block_record(conn, hash)? else {
+                return Ok(None);
+            };
+            let depth = crate::consensus::block::context_depth(&self.params);
+            let tail = crate::state::branch_tail(conn, &record, depth)?;
+            Ok(Some((record.target, tail)))
+        })
     }
 
     /// A sync run from `from` ended: its tip is relayed (API.md §8).

@@ -4,3 +4,6 @@
 pub mod relay;
 #[cfg(feature = "node")]
 pub mod relay_driver;
+pub mod sync;
+#[cfg(feature = "node")]
+pub mod sync_driver;

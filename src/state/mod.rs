@@ -24,8 +24,7 @@ pub use pool_table::{PoolJournal, PoolOp};
 pub use queries::*;
 pub use schema::{APPLICATION_ID, SchemaError};
 
-use crate::consensus::block::ParentContext;
-use crate::consensus::difficulty::{median_time_past, required_target, retarget_start_height};
+use crate::consensus::block::{ParentContext, context_depth, next_context};
 use crate::consensus::transaction::KnownOutput;
 use crate::consensus::{ChainParams, block_work};
 use crate::types::{Address, Amount, Block, Hash, OutPoint, Target};
@@ -219,38 +218,8 @@ impl ChainStore {
 
     /// What steps 6–8 need of the branch ending at `parent` (PROTOCOL.md §6–§7).
     pub fn parent_context(&self, parent: &BlockRecord) -> Result<ParentContext, StoreError> {
-        // The last 11 timestamps ending at the parent, and for a retarget the
-        // timestamp of h-R, all on the parent's own branch.
-        let height = parent.height + 1;
-        let need_back = 11u64.max(self.params.retarget_interval);
-        let mut timestamps = vec![parent.timestamp];
-        let mut span_start = None;
-        let start_height = retarget_start_height(&self.params, height);
-        if parent.height == start_height {
-            span_start = Some(parent.timestamp);
-        }
-        let mut cursor = parent.prev_hash;
-        let mut h = parent.height;
-        while h > 0 && (timestamps.len() as u64) < need_back {
-            let Some(rec) = self.record(&cursor)? else {
-                return Err(StoreError::Corrupt(format!("missing ancestor {cursor}")));
-            };
-            h = rec.height;
-            timestamps.push(rec.timestamp);
-            if h == start_height {
-                span_start = Some(rec.timestamp);
-            }
-            cursor = rec.prev_hash;
-        }
-        timestamps.reverse();
-        let target = required_target(&self.params, height, &parent.target, || {
-            parent.timestamp as i64 - span_start.unwrap_or(parent.timestamp) as i64
-        });
-        Ok(ParentContext {
-            height: parent.height,
-            required_target: target,
-            median_time_past: median_time_past(&timestamps),
-        })
+        let tail = branch_tail(&self.conn, parent, context_depth(&self.params))?;
+        Ok(next_context(&self.params, &tail, &parent.target))
     }
 
     /// A stored block (any branch), parsed.
@@ -327,6 +296,28 @@ pub fn block_record(conn: &Connection, hash: &Hash) -> Result<Option<BlockRecord
             })
         })
         .optional()?)
+}
+
+/// The last `depth` blocks of the branch ending at `last` (or back to
+/// genesis), oldest first, as (height, timestamp).
+pub fn branch_tail(
+    conn: &Connection,
+    last: &BlockRecord,
+    depth: usize,
+) -> Result<Vec<(u64, u64)>, StoreError> {
+    let mut tail = vec![(last.height, last.timestamp)];
+    let mut cursor = last.prev_hash;
+    let mut height = last.height;
+    while height > 0 && tail.len() < depth {
+        let Some(rec) = block_record(conn, &cursor)? else {
+            return Err(StoreError::Corrupt(format!("missing ancestor {cursor}")));
+        };
+        height = rec.height;
+        tail.push((rec.height, rec.timestamp));
+        cursor = rec.prev_hash;
+    }
+    tail.reverse();
+    Ok(tail)
 }
 
 /// The active chain's tip.

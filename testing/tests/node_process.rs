@@ -232,3 +232,78 @@ fn a_crash_inside_a_reorganisation_heals_at_restart() {
     );
     node.stop();
 }
+
+/// With its stderr (and stdout) pipe closed by the reader, the node still
+/// stops cleanly on SIGTERM (it used to panic in the task that logs the
+/// signal, and then ignore every signal).
+#[test]
+fn a_closed_stderr_does_not_keep_the_node_from_stopping() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut child = Command::new(testing::full_node_bin())
+        .args(["-p", "0", "--log", "debug", "-d"])
+        .arg(dir.path().join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("full-node starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("first line");
+    assert!(first.starts_with("listening on http://"), "{first}");
+    let url = first.trim().trim_start_matches("listening on ").to_string();
+    // Both pipes closed, as `full-node 2>&1 | head -1` leaves them.
+    drop(child.stderr.take());
+    // Debug logs are written on every request: let some fail.
+    for _ in 0..3 {
+        let _ = get(&url, "/health/");
+    }
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(sent.is_ok_and(|s| s.success()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("full-node ignored SIGTERM with its stderr closed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "clean stop: {status}");
+}
+
+/// `--log` takes a level or target=level directives, not any word; and
+/// `--reward-address` without `--mine` is a mistake, not ignored.
+#[test]
+fn misleading_flags_are_refused() {
+    let verbose = run_full_node_to_exit(&["--log", "verbose"]);
+    assert_eq!(verbose.code(), Some(1), "{verbose}");
+    assert!(verbose.stderr.contains("expected a level"), "{verbose}");
+    let reward = run_full_node_to_exit(&[
+        "--reward-address",
+        "0x628d3ddd3a9413983a0f5ad854fb1c0f8791cd52",
+    ]);
+    assert_eq!(reward.code(), Some(1), "{reward}");
+    assert!(reward.stderr.contains("--mine"), "{reward}");
+}
+
+/// An OS error appears once in a message, not once per link of the chain.
+#[test]
+fn a_taken_port_is_named_once() {
+    let first = NodeProcess::start(&[]);
+    let port = first.url.rsplit(':').next().expect("a port").to_string();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path().join("data");
+    let second = run_full_node_to_exit(&["-d", data.to_str().expect("utf-8 path"), "-p", &port]);
+    assert_eq!(second.code(), Some(1), "{second}");
+    assert_eq!(second.stderr.matches("os error").count(), 1, "{second}");
+    first.stop();
+}

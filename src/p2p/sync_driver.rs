@@ -1,0 +1,425 @@
+//! The thin driver of [`super::sync`]: one sync run at a time, at start,
+//! every sync interval and when asked (a peer showing more work, a relayed
+//! block with an unknown parent); headers first, bodies in a window with
+//! several requests in flight while earlier blocks are connected through
+//! the node's normal intake; then the peer's mempool.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::relay_driver::PeerSource;
+use super::sync::{
+    Candidate, Download, Fault, HEADERS_PER_ASK, HeaderChain, MEMPOOL_MERGE_LIMIT, PROGRESS_EVERY,
+    REQUEST_TIMEOUT, candidates,
+};
+use crate::client::{CHECK_TIMEOUT, Client, ClientError};
+use crate::node::{KnownBlock, Node, Origin, Rejected};
+use crate::state::StoreError;
+use crate::types::{Block, Hash};
+use crate::wire::{BlockchainInfo, NodeAddr};
+
+/// Bans a peer for the reason given (the address book carries it out).
+pub type BanSink = Arc<dyn Fn(NodeAddr, &str) + Send + Sync>;
+
+/// The handle the rest of the node uses: ask for a run, see if one runs.
+#[derive(Clone, Debug)]
+pub struct SyncControl {
+    requests: mpsc::UnboundedSender<Option<NodeAddr>>,
+    syncing: Arc<AtomicBool>,
+}
+
+/// The receiving end of [`SyncControl::request`].
+pub type SyncRequests = mpsc::UnboundedReceiver<Option<NodeAddr>>;
+
+impl SyncControl {
+    pub fn new() -> (SyncControl, SyncRequests) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            SyncControl {
+                requests: tx,
+                syncing: Arc::new(AtomicBool::new(false)),
+            },
+            rx,
+        )
+    }
+
+    /// Asks for a sync run (from `peer` first, when named). Requests made
+    /// during a run coalesce into the next one.
+    pub fn request(&self, peer: Option<NodeAddr>) {
+        let _ = self.requests.send(peer);
+    }
+
+    /// Whether a run is going on (`/health/` `syncing`).
+    pub fn is_syncing(&self) -> bool {
+        self.syncing.load(Ordering::Acquire)
+    }
+}
+
+/// Why a run from one peer ended early.
+#[derive(Debug)]
+enum Stop {
+    /// The peer broke a rule or the API: ban it.
+    Ban(String),
+    /// The peer did not answer in time: go on with another.
+    Silent(String),
+    /// This node's own store failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Store(e)
+    }
+}
+
+impl From<Fault> for Stop {
+    fn from(f: Fault) -> Self {
+        Stop::Ban(f.0)
+    }
+}
+
+fn classify(e: ClientError) -> Stop {
+    if e.is_misbehaviour() {
+        Stop::Ban(e.to_string())
+    } else {
+        Stop::Silent(e.to_string())
+    }
+}
+
+/// Runs sync until the request channel closes: one run at start, then at
+/// each request or every `interval`.
+pub async fn run(
+    node: Arc<Node>,
+    client: Client,
+    peers: PeerSource,
+    ban: BanSink,
+    control: SyncControl,
+    mut requests: SyncRequests,
+    interval: Duration,
+) {
+    let mut next_run = tokio::time::Instant::now();
+    loop {
+        let mut named = Vec::new();
+        tokio::select! {
+            request = requests.recv() => match request {
+                Some(peer) => named.extend(peer),
+                None => return,
+            },
+            _ = tokio::time::sleep_until(next_run) => {}
+        }
+        // Whatever was asked meanwhile is served by this one run.
+        while let Ok(peer) = requests.try_recv() {
+            named.extend(peer);
+        }
+        control.syncing.store(true, Ordering::Release);
+        run_once(&node, &client, &peers, &ban, named).await;
+        control.syncing.store(false, Ordering::Release);
+        next_run = tokio::time::Instant::now() + interval;
+    }
+}
+
+/// One sync run: the claims of the known (and named) peers, then the
+/// heaviest candidates in turn until this node has caught up.
+async fn run_once(
+    node: &Arc<Node>,
+    client: &Client,
+    peers: &PeerSource,
+    ban: &BanSink,
+    named: Vec<NodeAddr>,
+) {
+    let mut targets = peers();
+    for p in named {
+        if !targets.contains(&p) {
+            targets.push(p);
+        }
+    }
+    if targets.is_empty() {
+        return;
+    }
+    let asks: Vec<_> = targets
+        .iter()
+        .map(|p| {
+            let c = client.to(*p).with_timeout(CHECK_TIMEOUT);
+            let p = *p;
+            tokio::spawn(async move { (p, c.blockchain().await) })
+        })
+        .collect();
+    let mut claims: Vec<(NodeAddr, BlockchainInfo)> = Vec::new();
+    for ask in asks {
+        match ask.await {
+            Ok((p, Ok(info))) => claims.push((p, info)),
+            Ok((p, Err(e))) if e.is_misbehaviour() => ban(p, &e.to_string()),
+            _ => {}
+        }
+    }
+    let genesis = node.params().genesis_hash;
+    let ours = node.snapshot().info.total_work;
+    let mut synced_from = None;
+    for candidate in candidates(&genesis, ours, &claims) {
+        if node.snapshot().info.total_work >= candidate.work {
+            continue; // caught up through an earlier candidate
+        }
+        tracing::info!(
+            peer = %candidate.peer,
+            height = candidate.height,
+            "sync: starting from a peer with more work"
+        );
+        match sync_from(node, &client.to(candidate.peer), &candidate).await {
+            Ok(connected) => {
+                if connected > 0 {
+                    synced_from = Some(candidate.peer);
+                }
+            }
+            Err(Stop::Ban(reason)) => {
+                tracing::warn!(peer = %candidate.peer, "sync: banning: {reason}");
+                ban(candidate.peer, &reason);
+            }
+            Err(Stop::Silent(reason)) => {
+                tracing::info!(peer = %candidate.peer, "sync: peer left for another: {reason}");
+            }
+            Err(Stop::Store(e)) => {
+                tracing::error!("sync: {e}");
+                return;
+            }
+        }
+    }
+    if let Some(peer) = synced_from {
+        let tip = node.snapshot().info.clone();
+        tracing::info!(height = tip.height, best = %tip.best_hash, from = %peer, "sync: caught up");
+        if let Err(e) = node.sync_finished(Some(peer)) {
+            tracing::error!("sync: {e}");
+        }
+        merge_mempool(node, &client.to(peer)).await;
+    }
+}
+
+/// Headers first, then the bodies this node lacks, until the peer has no
+/// more; returns the blocks connected.
+async fn sync_from(node: &Arc<Node>, client: &Client, candidate: &Candidate) -> Result<u64, Stop> {
+    let client = client.clone().with_timeout(REQUEST_TIMEOUT);
+    let mut progress = Progress::new(candidate);
+    loop {
+        let locator = blocking(node, |n| n.locator()).await?;
+        let headers = client
+            .headers(&locator, HEADERS_PER_ASK)
+            .await
+            .map_err(classify)?;
+        if headers.len() > HEADERS_PER_ASK {
+            return Err(Stop::Ban(format!(
+                "{} headers for a limit of {HEADERS_PER_ASK}",
+                headers.len()
+            )));
+        }
+        let Some(first) = headers.first() else {
+            break;
+        };
+        let start = first.prev_hash;
+        let Some((target, tail)) = blocking(node, move |n| n.branch_context(&start)).await? else {
+            return Err(Stop::Ban(format!(
+                "headers start after {start}, a block this node does not store"
+            )));
+        };
+        let mut chain = HeaderChain::after(node.params(), start, target, tail);
+        chain.extend(&headers, node.now())?;
+        let hashes: Vec<Hash> = headers.iter().map(|h| h.hash).collect();
+        let missing = blocking(node, move |n| {
+            let mut missing = Vec::new();
+            for h in hashes {
+                match n.block_status(&h)? {
+                    KnownBlock::Unknown => missing.push(h),
+                    KnownBlock::Stored => {}
+                    KnownBlock::Invalid => return Ok(Err(h)),
+                }
+            }
+            Ok(Ok(missing))
+        })
+        .await?
+        .map_err(|h| Stop::Ban(format!("its chain holds block {h}, known invalid")))?;
+        download(node, &client, missing, &mut progress).await?;
+        if headers.len() < HEADERS_PER_ASK {
+            break;
+        }
+    }
+    let ours = node.snapshot().info.total_work;
+    if ours < candidate.work {
+        return Err(Stop::Ban(format!(
+            "it claimed work {} and delivered a chain of {ours}",
+            candidate.work
+        )));
+    }
+    Ok(progress.connected)
+}
+
+/// Fetches `missing` (chain order) in the window and connects each block
+/// as soon as the ones before it are in.
+async fn download(
+    node: &Arc<Node>,
+    client: &Client,
+    missing: Vec<Hash>,
+    progress: &mut Progress,
+) -> Result<(), Stop> {
+    let mut window = Download::new(missing);
+    let (answers_tx, mut answers) =
+        mpsc::unbounded_channel::<(u64, Result<Vec<Block>, ClientError>)>();
+    loop {
+        for request in window.next_requests(Instant::now()) {
+            let client = client.clone();
+            let tx = answers_tx.clone();
+            tokio::spawn(async move {
+                let answer = client.blocks_by_hash(&request.hashes).await;
+                let _ = tx.send((request.id, answer));
+            });
+        }
+        let ready = window.ready();
+        if !ready.is_empty() {
+            // Connecting runs on a blocking thread while the requests in
+            // flight go on.
+            let count = ready.len() as u64;
+            blocking(node, move |n| Ok(connect_in_order(n, ready))).await??;
+            progress.connected(count, node);
+            continue;
+        }
+        if window.is_done() {
+            return Ok(());
+        }
+        match tokio::time::timeout(REQUEST_TIMEOUT + Duration::from_secs(1), answers.recv()).await {
+            Ok(Some((id, Ok(blocks)))) => window.answered(id, blocks)?,
+            Ok(Some((_, Err(e)))) => return Err(classify(e)),
+            Ok(None) | Err(_) => {
+                return Err(Stop::Silent(format!(
+                    "no block within {} s",
+                    REQUEST_TIMEOUT.as_secs() + 1
+                )));
+            }
+        }
+    }
+}
+
+/// Connects blocks through the normal intake, in order. A block breaking a
+/// rule bans the peer; `already_known` and side branches are normal.
+fn connect_in_order(node: &Node, blocks: Vec<Block>) -> Result<(), Stop> {
+    for block in blocks {
+        match node.submit_block_from(&block, Origin::Sync) {
+            Ok(_) => {}
+            Err(Rejected::Store(e)) => return Err(Stop::Store(e)),
+            Err(e) if e.code() == "already_known" => {}
+            Err(e) if e.code() == "unknown_parent" => {
+                return Err(Stop::Silent(format!(
+                    "block {} arrived before its parent",
+                    block.hash
+                )));
+            }
+            Err(e) => {
+                return Err(Stop::Ban(format!(
+                    "block {} at height {}: {}: {e}",
+                    block.hash,
+                    block.height,
+                    e.code()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After a run: the peer's mempool transactions this node lacks, each
+/// admitted as if posted (at most [`MEMPOOL_MERGE_LIMIT`]; nothing of this
+/// node's pool is removed; a refusal is never held against the peer).
+async fn merge_mempool(node: &Arc<Node>, client: &Client) {
+    let list = match client.mempool().await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::debug!("sync: mempool of {}: {e}", client.base());
+            return;
+        }
+    };
+    let wanted: Vec<Hash> = list
+        .transaction_headers
+        .iter()
+        .map(|h| h.hash)
+        .filter(|h| node.mempool_transaction(h).is_none())
+        .take(MEMPOOL_MERGE_LIMIT)
+        .collect();
+    let mut admitted = 0usize;
+    // A few at a time, admitted in the peer's arrival order (parents first).
+    for chunk in wanted.chunks(8) {
+        let fetches: Vec<_> = chunk
+            .iter()
+            .map(|h| {
+                let c = client.clone();
+                let h = *h;
+                tokio::spawn(async move { c.mempool_transaction(&h).await })
+            })
+            .collect();
+        for fetch in fetches {
+            let Ok(Ok(Some(tx))) = fetch.await else {
+                continue;
+            };
+            let n = node.clone();
+            if let Ok(Ok(_)) =
+                tokio::task::spawn_blocking(move || n.submit_transaction_from(tx, Origin::Sync))
+                    .await
+            {
+                admitted += 1;
+            }
+        }
+    }
+    if admitted > 0 {
+        tracing::info!(admitted, from = client.base(), "sync: mempool merged");
+    }
+}
+
+/// Runs `f` on a blocking thread (database work off the async workers).
+async fn blocking<T: Send + 'static>(
+    node: &Arc<Node>,
+    f: impl FnOnce(&Node) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Stop> {
+    let node = node.clone();
+    match tokio::task::spawn_blocking(move || f(&node)).await {
+        Ok(result) => result.map_err(Stop::Store),
+        Err(e) => Err(Stop::Store(StoreError::Io(format!(
+            "a blocking task failed: {e}"
+        )))),
+    }
+}
+
+/// The info line of a long run, at least every [`PROGRESS_EVERY`].
+struct Progress {
+    peer: NodeAddr,
+    target: u64,
+    connected: u64,
+    since_log: u64,
+    last_log: Instant,
+}
+
+impl Progress {
+    fn new(candidate: &Candidate) -> Progress {
+        Progress {
+            peer: candidate.peer,
+            target: candidate.height,
+            connected: 0,
+            since_log: 0,
+            last_log: Instant::now(),
+        }
+    }
+
+    fn connected(&mut self, count: u64, node: &Node) {
+        self.connected += count;
+        self.since_log += count;
+        let elapsed = self.last_log.elapsed();
+        if elapsed >= PROGRESS_EVERY {
+            let height = node.snapshot().info.height;
+            let rate = self.since_log as f64 / elapsed.as_secs_f64();
+            tracing::info!(
+                "sync: height {height} / {} from {}, {rate:.0} blocks/s",
+                self.target,
+                self.peer
+            );
+            self.since_log = 0;
+            self.last_log = Instant::now();
+        }
+    }
+}
