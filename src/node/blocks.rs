@@ -261,14 +261,15 @@ impl Node {
         }
         let tip = store.tip()?;
         if tip.hash != old_tip {
-            {
+            let returned_txs = {
                 let mut pool = self.pool();
-                let (admitted, dropped) =
+                let (returned, admitted, dropped) =
                     self.readmit_after_reorg(&store, &mut pool, &done.disconnected);
                 self.refresh_snapshot(&store)?;
                 self.pool_changed(&pool);
                 tracing::info!(admitted, dropped, "mempool after reorganisation");
-            }
+                returned
+            };
             drop(store);
             if let Err(e) = self.journal.flush() {
                 tracing::error!("mempool table after reorganisation: {e}");
@@ -292,6 +293,13 @@ impl Node {
                     tip,
                     status: Accepted::Reorganized,
                     origin,
+                });
+            }
+            // Back in the pool: peers on the losing branch may lack them.
+            for tx in returned_txs {
+                self.publish(NodeEvent::TransactionAdmitted {
+                    tx,
+                    origin: Origin::Returned,
                 });
             }
         }
@@ -332,7 +340,7 @@ impl Node {
         store: &ChainStore,
         pool: &mut crate::mempool::Mempool,
         disconnected: &[Block],
-    ) -> (usize, usize) {
+    ) -> (Vec<Arc<Transaction>>, usize, usize) {
         let old_pool: Vec<Arc<Transaction>> =
             pool.in_arrival_order().map(|e| e.tx.clone()).collect();
         for t in &old_pool {
@@ -345,12 +353,19 @@ impl Node {
         let returning = disconnected
             .iter()
             .rev()
-            .flat_map(|b| b.transactions.iter().skip(1).cloned());
-        let kept = old_pool.into_iter().map(|t| (*t).clone());
+            .flat_map(|b| b.transactions.iter().skip(1).cloned())
+            .map(|t| (t, true));
+        let kept = old_pool.into_iter().map(|t| ((*t).clone(), false));
         let (mut admitted, mut dropped) = (0usize, 0usize);
-        for tx in returning.chain(kept) {
+        let mut returned = Vec::new();
+        for (tx, from_block) in returning.chain(kept) {
             match self.admit(store, pool, tx, Ok(()), None, Policy::Returning) {
-                Ok(_) => admitted += 1,
+                Ok(tx) => {
+                    admitted += 1;
+                    if from_block {
+                        returned.push(tx);
+                    }
+                }
                 Err(TxRejected::Policy(PolicyError::AlreadyKnown)) => {}
                 Err(TxRejected::Store(e)) => {
                     tracing::error!("mempool after reorganisation: {e}");
@@ -359,6 +374,6 @@ impl Node {
                 Err(_) => dropped += 1,
             }
         }
-        (admitted, dropped)
+        (returned, admitted, dropped)
     }
 }

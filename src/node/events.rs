@@ -20,6 +20,9 @@ pub enum Origin {
     Sync,
     /// The node itself, opening its data directory.
     Restart,
+    /// A transaction of a block a reorganisation disconnected, back in the
+    /// pool.
+    Returned,
 }
 
 impl Origin {
