@@ -1,0 +1,116 @@
+//! Regtest chains built fast with the library, written into a data
+//! directory before the real binary starts on it.
+
+use std::path::Path;
+
+use cinder::consensus::ChainParams;
+use cinder::crypto::SecretKey;
+use cinder::node::{MempoolLimits, Node};
+use cinder::types::{Address, Amount, Block, Hash, Input, Transaction};
+
+/// The key that owns the coins of a built chain.
+pub fn owner() -> SecretKey {
+    SecretKey::from_bytes(&[42; 32]).expect("valid key")
+}
+
+/// Payees of a built chain (they fill the rich list).
+pub fn payee(n: usize) -> Address {
+    SecretKey::from_bytes(&[(n % 200) as u8 + 1; 32])
+        .expect("valid key")
+        .address()
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Coin {
+    pub tx: Hash,
+    pub index: u32,
+    pub value: u64,
+}
+
+/// A transaction of [`owner`] spending `coin` to `outputs`, the rest as fee.
+pub fn spend(coin: Coin, outputs: &[(Address, u64)], timestamp: u64) -> Transaction {
+    let key = owner();
+    let input = Input::spending(coin.tx, coin.index, key.address(), Amount::from_units(coin.value));
+    let outputs: Vec<(Address, Amount)> = outputs
+        .iter()
+        .map(|(a, v)| (*a, Amount::from_units(*v)))
+        .collect();
+    let mut tx = Transaction::unsigned(timestamp, vec![input], &outputs).expect("outputs within input");
+    tx.sign_all(&key);
+    tx
+}
+
+/// A solved block on `parent` holding `txs`, paying `creator`.
+pub fn block_on(parent: &Block, creator: &Address, txs: Vec<Transaction>, timestamp: u64) -> Block {
+    let params = ChainParams::regtest();
+    let height = parent.height + 1;
+    let mut block = Block::assemble(
+        parent.hash,
+        height,
+        timestamp,
+        params.pow_limit,
+        *creator,
+        params.subsidy(height),
+        txs,
+    )
+    .expect("no overflow");
+    assert!(block.solve(10_000_000), "regtest work is easy");
+    block
+}
+
+/// `count` blocks after genesis (timestamps ending about now): three
+/// coinbases to [`owner`], a fan-out into `per_block` coins, then blocks of
+/// `per_block` payments each (one input, a payment and change).
+pub fn blocks(count: u64, per_block: usize) -> Vec<Block> {
+    assert!(count >= 4 && per_block >= 1);
+    let now = cinder::node::unix_now();
+    let start = now - count * 10 - 60;
+    let me = owner().address();
+    let mut chain = vec![ChainParams::regtest().genesis()];
+    let mut ts = start;
+    for _ in 0..3 {
+        ts += 10;
+        let b = block_on(chain.last().expect("a tip"), &me, Vec::new(), ts);
+        chain.push(b);
+    }
+    let coinbase = &chain[1].transactions[0];
+    let total = coinbase.outputs[0].value.units();
+    let each = (total - 100_000) / per_block as u64;
+    let fan = spend(
+        Coin { tx: coinbase.hash, index: 0, value: total },
+        &vec![(me, each); per_block],
+        ts,
+    );
+    let mut coins: Vec<Coin> = (0..per_block as u32)
+        .map(|i| Coin { tx: fan.hash, index: i, value: each })
+        .collect();
+    ts += 10;
+    let b = block_on(chain.last().expect("a tip"), &me, vec![fan], ts);
+    chain.push(b);
+    let mut n = 0usize;
+    while (chain.len() as u64) <= count {
+        ts += 10;
+        let mut txs = Vec::with_capacity(per_block);
+        for coin in coins.iter_mut() {
+            n += 1;
+            let pay = 1_000 + (n as u64 % 7) * 100;
+            let fee = 300;
+            let change = coin.value - pay - fee;
+            let tx = spend(*coin, &[(payee(n), pay), (me, change)], ts);
+            *coin = Coin { tx: tx.hash, index: 1, value: change };
+            txs.push(tx);
+        }
+        let b = block_on(chain.last().expect("a tip"), &me, txs, ts);
+        chain.push(b);
+    }
+    chain
+}
+
+/// Connects `blocks` (genesis first, skipped) into the chain in `dir`.
+pub fn write_into(dir: &Path, blocks: &[Block]) {
+    let node = Node::open(dir, ChainParams::regtest(), MempoolLimits::default()).expect("node opens");
+    for b in blocks.iter().skip(1) {
+        node.submit_block(b)
+            .unwrap_or_else(|e| panic!("block {} refused: {e}", b.height));
+    }
+}

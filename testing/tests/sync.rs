@@ -1,0 +1,246 @@
+//! Sync between real `full-node` processes (API.md §8 "Sync", "Bad
+//! peers"): a late joiner catches up through the seed, a split network
+//! heals, dishonest peers are banned while an honest one is synced from,
+//! and a node killed mid-sync finishes after a restart.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::chain::{self, owner, payee};
+use support::fake_peer::{FakePeer, json as answer};
+use testing::{NodeProcess, SeedProcess, get, get_ok, post, wait_for};
+
+const CATCH_UP: Duration = Duration::from_secs(120);
+
+/// Flags of a node on a fast-moving test network around `seed`.
+fn network_args(seed: &str) -> Vec<String> {
+    ["--dns", seed, "--update-interval", "1", "--sync-interval", "1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// A node whose data directory holds `blocks` before it starts.
+fn node_with_chain(blocks: &[cinder::types::Block], extra: &[&str]) -> NodeProcess {
+    let root = tempfile::tempdir().expect("temporary directory");
+    chain::write_into(&NodeProcess::data_dir_of(root.path()), blocks);
+    NodeProcess::start_in(root, extra)
+}
+
+/// What two nodes on the same chain must show alike.
+fn state_of(url: &str) -> Value {
+    let mut info = get_ok(url, "/blockchain/");
+    if let Some(o) = info.as_object_mut() {
+        o.remove("mempool_size");
+    }
+    let mut addresses = vec![owner().address()];
+    addresses.extend((1..=5).map(payee));
+    let per_address: Vec<Value> = addresses
+        .iter()
+        .map(|a| {
+            json!({
+                "utxo": get_ok(url, &format!("/utxo/{a}/")),
+                "address": get_ok(url, &format!("/addresses/{a}/")),
+            })
+        })
+        .collect();
+    json!({"blockchain": info, "addresses": per_address})
+}
+
+fn best_hash(url: &str) -> String {
+    get(url, "/blockchain/").1["best_hash"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn height(url: &str) -> u64 {
+    get(url, "/blockchain/").1["height"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_late_joiner_catches_up_through_the_seed() {
+    let seed = SeedProcess::start(&["-u", "1"]);
+    let net = network_args(&seed.addr());
+    let blocks = chain::blocks(320, 8);
+    let a = node_with_chain(&blocks, &args(&net));
+    let target = blocks.last().expect("a tip").hash.to_string();
+    assert_eq!(best_hash(&a.url), target);
+    let b = NodeProcess::start(&args(&net));
+    wait_for("B on A's best hash", CATCH_UP, || {
+        (best_hash(&b.url) == target).then_some(())
+    });
+    assert_eq!(state_of(&b.url), state_of(&a.url));
+    let health = get_ok(&b.url, "/health/");
+    assert_eq!(health["height"], 320);
+}
+
+#[test]
+fn a_split_network_heals_on_the_heavier_branch() {
+    // A common prefix, then A mines one block holding a payment, B two
+    // empty ones, each alone.
+    let prefix = chain::blocks(6, 2);
+    let tip = prefix.last().expect("a tip").clone();
+    // A coin both branches share: the change output of the last payment.
+    let shared = chain::Coin {
+        tx: tip.transactions[1].hash,
+        index: 1,
+        value: tip.transactions[1].outputs[1].value.units(),
+    };
+    let payment = chain::spend(shared, &[(payee(99), 5_000), (owner().address(), shared.value - 6_000)], tip.timestamp + 1);
+    let a1 = chain::block_on(&tip, &payee(100), vec![payment.clone()], tip.timestamp + 10);
+    let b1 = chain::block_on(&tip, &payee(101), Vec::new(), tip.timestamp + 11);
+    let b2 = chain::block_on(&b1, &payee(101), Vec::new(), tip.timestamp + 20);
+    let mut a_blocks = prefix.clone();
+    a_blocks.push(a1);
+    let mut b_blocks = prefix;
+    b_blocks.extend([b1, b2.clone()]);
+    // No seed answers at this address: each runs alone.
+    let alone = ["--dns", "127.0.0.1:9", "--update-interval", "1", "--sync-interval", "1"];
+    let a = node_with_chain(&a_blocks, &alone);
+    let b = node_with_chain(&b_blocks, &alone);
+    assert_ne!(best_hash(&a.url), best_hash(&b.url));
+    // Introduced: B announces itself to A.
+    let b_node = json!({"ip_address": "127.0.0.1", "port": b.port().parse::<u16>().expect("a port")});
+    let (status, body) = post(&a.url, "/", &b_node.to_string());
+    assert_eq!(status, 200, "{body}");
+    let winner = b2.hash.to_string();
+    wait_for("both on the heavier branch", CATCH_UP, || {
+        (best_hash(&a.url) == winner && best_hash(&b.url) == winner).then_some(())
+    });
+    assert_eq!(state_of(&a.url), state_of(&b.url));
+    // The losing branch's payment is still valid: back in both mempools.
+    for url in [&a.url, &b.url] {
+        wait_for("the payment back in the mempool", Duration::from_secs(30), || {
+            (get(url, &format!("/transactions/{}/", payment.hash)).0 == 200).then_some(())
+        });
+    }
+}
+
+#[test]
+fn liars_are_banned_the_slow_peer_is_not_and_the_honest_one_is_synced_from() {
+    let blocks = chain::blocks(40, 2);
+    let honest = node_with_chain(&blocks, &["--dns", "127.0.0.1:9"]);
+    let info = get_ok(&honest.url, "/blockchain/");
+    let genesis = info["genesis_hash"].clone();
+    let huge = json!("1000000000000000000000000");
+    let claim = move |work: &Value| {
+        let mut i = info.clone();
+        i["total_work"] = work.clone();
+        i["height"] = json!(1_000_000);
+        i
+    };
+    // 1. Claims huge work and serves a block that breaks a rule.
+    let bad_block = {
+        let mut b = blocks[1].clone();
+        b.transactions[0].outputs[0].value = cinder::types::Amount::from_units(
+            b.transactions[0].outputs[0].value.units() + 1,
+        );
+        b.transactions[0].hash = b.transactions[0].compute_hash();
+        b.seal();
+        assert!(b.solve(10_000_000));
+        b
+    };
+    let liar_claim = claim(&huge);
+    let bad = bad_block.clone();
+    let rule_breaker = FakePeer::start(move |r| match r.target.as_str() {
+        t if t.starts_with("/blockchain") => answer(200, &liar_claim),
+        t if t.starts_with("/headers") => answer(200, &json!([bad.header()])),
+        t if t.starts_with("/blocks/?hashes") => answer(200, &json!([bad])),
+        _ => answer(404, &json!({"error": "not_found", "message": "no"})),
+    });
+    // 2. Serves headers of another genesis.
+    let foreign = {
+        let mut params = cinder::consensus::ChainParams::regtest();
+        params.genesis_hash = cinder::types::Hash([7; 32]);
+        let mut g = params.genesis();
+        g.prev_hash = cinder::types::Hash([7; 32]);
+        g.seal();
+        assert!(g.solve(10_000_000));
+        let next = chain::block_on(&g, &payee(3), Vec::new(), g.timestamp + 10);
+        vec![next.header()]
+    };
+    let other_claim = claim(&huge);
+    let other_genesis = FakePeer::start(move |r| match r.target.as_str() {
+        t if t.starts_with("/blockchain") => answer(200, &other_claim),
+        t if t.starts_with("/headers") => answer(200, &json!(foreign)),
+        _ => answer(404, &json!({"error": "not_found", "message": "no"})),
+    });
+    // 3. Answers /blockchain/, then nothing else ever.
+    let slow_claim = claim(&huge);
+    let slow = FakePeer::start(move |r| match r.target.as_str() {
+        t if t.starts_with("/blockchain") => answer(200, &slow_claim),
+        _ => None,
+    });
+    // 4. Answers headers with a body past its bound.
+    let big_claim = claim(&huge);
+    let oversized = FakePeer::start(move |r| match r.target.as_str() {
+        t if t.starts_with("/blockchain") => answer(200, &big_claim),
+        t if t.starts_with("/headers") => Some((200, vec![b' '; 3 * 1024 * 1024])),
+        _ => answer(404, &json!({"error": "not_found", "message": "no"})),
+    });
+    assert_eq!(genesis, get_ok(&honest.url, "/blockchain/")["genesis_hash"]);
+
+    let b = NodeProcess::start(&["--dns", "127.0.0.1:9", "--update-interval", "1", "--sync-interval", "1"]);
+    for peer in [&rule_breaker, &other_genesis, &slow, &oversized] {
+        let (status, body) = post(&b.url, "/", &peer.node_json());
+        assert_eq!(status, 200, "{body}");
+    }
+    let honest_node = json!({"ip_address": "127.0.0.1", "port": honest.port().parse::<u16>().expect("a port")});
+    let (status, body) = post(&b.url, "/", &honest_node.to_string());
+    assert_eq!(status, 200, "{body}");
+    let target = blocks.last().expect("a tip").hash.to_string();
+    wait_for("B synced from the honest peer", CATCH_UP, || {
+        (best_hash(&b.url) == target).then_some(())
+    });
+    assert_eq!(state_of(&b.url), state_of(&honest.url));
+    // The liars are gone and stay gone; the slow one is still known.
+    wait_for("the liars dropped", Duration::from_secs(30), || {
+        let nodes = get_ok(&b.url, "/nodes/");
+        let listed = |p: &FakePeer| {
+            nodes
+                .as_array()
+                .is_some_and(|a| a.iter().any(|n| n["port"] == json!(p.port)))
+        };
+        (!listed(&rule_breaker) && !listed(&other_genesis) && !listed(&oversized) && listed(&slow))
+            .then_some(())
+    });
+    for liar in [&rule_breaker, &other_genesis, &oversized] {
+        let _ = post(&b.url, "/", &liar.node_json());
+        let nodes = get_ok(&b.url, "/nodes/");
+        assert!(
+            !nodes
+                .as_array()
+                .is_some_and(|a| a.iter().any(|n| n["port"] == json!(liar.port))),
+            "a banned peer is not re-added by POST /"
+        );
+    }
+    assert!(height(&b.url) == 40);
+}
+
+#[test]
+fn a_node_killed_mid_sync_finishes_after_a_restart() {
+    let seed = SeedProcess::start(&["-u", "1"]);
+    let net = network_args(&seed.addr());
+    let blocks = chain::blocks(400, 10);
+    let a = node_with_chain(&blocks, &args(&net));
+    let target = blocks.last().expect("a tip").hash.to_string();
+    let b = NodeProcess::start(&args(&net));
+    let reached = wait_for("B syncing", CATCH_UP, || {
+        let h = height(&b.url);
+        (h > 0).then_some(h)
+    });
+    let root = b.kill();
+    eprintln!("killed at height {reached} of 400");
+    let b = NodeProcess::start_in(root, &args(&net));
+    wait_for("B on A's best hash after the restart", CATCH_UP, || {
+        (best_hash(&b.url) == target).then_some(())
+    });
+    assert_eq!(state_of(&b.url), state_of(&a.url));
+}
