@@ -14,8 +14,38 @@ use anyhow::Context;
 use crate::consensus::ChainParams;
 use crate::datadir::DataDir;
 use crate::miner::Miner;
-use crate::node::{MempoolLimits, Node};
+use crate::node::{DATABASE_FILE, MempoolLimits, Node};
+use crate::p2p::peers::DEFAULT_MAX_PEERS;
+use crate::p2p::peers_driver::{DEFAULT_UPDATE_INTERVAL, DriverConfig, PeerTasks};
+use crate::p2p::{BookConfig, PeerStore, Peers, PeersConfig, SystemClock};
+use crate::state::SqlitePeerStore;
 use crate::types::Address;
+use crate::wire::NodeAddr;
+
+/// The seed's default address (`--dns`, API.md §8).
+pub const DEFAULT_SEED: &str = "127.0.0.1:42020";
+
+/// The node on the network (API.md §8 "Peers"): `--dns`,
+/// `--update-interval`, `--max-peers`.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// The seed to register with; `None` runs without one.
+    pub seed: Option<NodeAddr>,
+    /// Time between two peer rounds.
+    pub update_interval: Duration,
+    pub max_peers: usize,
+}
+
+impl Default for NetworkConfig {
+    /// The defaults of `full-node`: the seed at 127.0.0.1:42020, 60 s, 10.
+    fn default() -> NetworkConfig {
+        NetworkConfig {
+            seed: DEFAULT_SEED.parse().ok(),
+            update_interval: DEFAULT_UPDATE_INTERVAL,
+            max_peers: DEFAULT_MAX_PEERS,
+        }
+    }
+}
 
 /// Mining in the node (`--mine`).
 #[derive(Clone, Debug)]
@@ -37,10 +67,13 @@ pub struct NodeConfig {
     /// HTTP worker threads.
     pub workers: usize,
     pub mining: Option<MiningConfig>,
+    pub network: NetworkConfig,
 }
 
 impl NodeConfig {
     /// A regtest node in `dir` on a free loopback port: what tests start.
+    /// It knows no seed (set `network.seed` to give it one) and runs a peer
+    /// round every second.
     pub fn for_test(dir: impl Into<PathBuf>) -> NodeConfig {
         NodeConfig {
             dir: dir.into(),
@@ -50,6 +83,11 @@ impl NodeConfig {
             mempool: MempoolLimits::default(),
             workers: 2,
             mining: None,
+            network: NetworkConfig {
+                seed: None,
+                update_interval: Duration::from_secs(1),
+                max_peers: DEFAULT_MAX_PEERS,
+            },
         }
     }
 }
@@ -58,6 +96,9 @@ impl NodeConfig {
 pub struct App {
     addr: SocketAddr,
     node: Arc<Node>,
+    peers: Arc<Peers>,
+    peer_store: Arc<dyn PeerStore>,
+    network: NetworkConfig,
     server: actix_web::dev::Server,
     mining: Option<MiningConfig>,
     /// Held for as long as the node runs: one node per directory.
@@ -86,10 +127,26 @@ impl App {
             dir = %dir.path().display(),
             "chain loaded"
         );
-        let server = crate::api::serve(node.clone(), listener, config.workers)?;
+        let peer_store = SqlitePeerStore::open(&dir.path().join(DATABASE_FILE))
+            .context("opening the peer tables")?;
+        let saved = peer_store.load().context("loading the known nodes")?;
+        let me = NodeAddr::new(config.ip, addr.port());
+        let peers = Peers::new(
+            PeersConfig {
+                book: BookConfig::full_node(me, config.network.max_peers),
+                genesis: config.params.genesis_hash,
+                listing_limit: None,
+            },
+            &saved,
+            Arc::new(SystemClock),
+        );
+        let server = crate::api::serve_node(node.clone(), peers.clone(), listener, config.workers)?;
         Ok(App {
             addr,
             node,
+            peers,
+            peer_store: Arc::new(peer_store),
+            network: config.network,
             server,
             mining: config.mining,
             _dir: dir,
@@ -105,14 +162,33 @@ impl App {
         &self.node
     }
 
+    /// The peer book (relay and sync use it too).
+    pub fn peers(&self) -> &Arc<Peers> {
+        &self.peers
+    }
+
     /// Stops the node gracefully (requests in flight finish).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 
     /// Serves until stopped through [`App::handle`]; starts the miner and
-    /// the background tasks, and stops them when the server stops.
+    /// the background tasks (the peer rounds, API.md §8), and stops them
+    /// when the server stops.
     pub async fn run(self) -> anyhow::Result<()> {
+        tracing::info!(
+            me = %self.peers.me(),
+            seed = ?self.network.seed.map(|s| s.to_string()),
+            interval = ?self.network.update_interval,
+            max_peers = self.network.max_peers,
+            known = self.peers.count(),
+            "peers"
+        );
+        let peer_tasks = PeerTasks::spawn(
+            self.peers.clone(),
+            self.peer_store.clone(),
+            DriverConfig::new(self.network.seed, self.network.update_interval),
+        );
         let miner = match &self.mining {
             Some(m) => {
                 tracing::info!(address = %m.reward_address, interval = ?m.interval, "mining");
@@ -125,6 +201,7 @@ impl App {
             None => None,
         };
         let result = self.server.await;
+        peer_tasks.stop().await;
         if let Some(m) = miner {
             m.stop();
         }
@@ -136,6 +213,7 @@ impl App {
 pub struct RunningNode {
     pub addr: SocketAddr,
     pub node: Arc<Node>,
+    pub peers: Arc<Peers>,
     handle: actix_web::dev::ServerHandle,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -156,16 +234,22 @@ impl RunningNode {
                             return Ok(());
                         }
                     };
-                    let _ = tx.send(Ok((app.addr(), app.node().clone(), app.handle())));
+                    let _ = tx.send(Ok((
+                        app.addr(),
+                        app.node().clone(),
+                        app.peers().clone(),
+                        app.handle(),
+                    )));
                     app.run().await
                 })
             })?;
-        let (addr, node, handle) = rx
+        let (addr, node, peers, handle) = rx
             .recv()
             .context("the node thread ended before starting")??;
         Ok(RunningNode {
             addr,
             node,
+            peers,
             handle,
             thread: Some(thread),
         })

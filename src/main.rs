@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use cinder::app::{App, MiningConfig, NodeConfig};
+use cinder::app::{App, DEFAULT_SEED, MiningConfig, NetworkConfig, NodeConfig};
 use cinder::consensus::ChainParams;
 use cinder::node::MempoolLimits;
 use cinder::types::Address;
+use cinder::wire::NodeAddr;
 use clap::Parser;
 
 /// A Cinder full node: validates and stores the chain in SQLite, keeps a
@@ -52,6 +53,15 @@ struct Args {
     /// HTTP worker threads (default: one per core).
     #[arg(long = "workers")]
     workers: Option<usize>,
+    /// The DNS seed to register with and ask for nodes (IP:PORT).
+    #[arg(long = "dns", default_value = DEFAULT_SEED)]
+    dns: NodeAddr,
+    /// Seconds between two peer rounds (register, check, look for nodes).
+    #[arg(long = "update-interval", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    update_interval: u64,
+    /// Most nodes this node keeps as peers.
+    #[arg(long = "max-peers", default_value_t = 10)]
+    max_peers: usize,
 }
 
 fn main() {
@@ -106,13 +116,18 @@ fn run() -> anyhow::Result<()> {
         },
         workers,
         mining,
+        network: NetworkConfig {
+            seed: Some(args.dns),
+            update_interval: Duration::from_secs(args.update_interval),
+            max_peers: args.max_peers,
+        },
     };
     let system = actix_web::rt::System::new();
     let app = system.block_on(async {
         let app = App::build(config)?;
         // Listen for Ctrl-C / SIGTERM before announcing the port, so that a
         // supervisor stopping the node at once still gets a clean stop.
-        watch_signals(app.handle())?;
+        cinder::api::stop_on_signals(app.handle())?;
         anyhow::Ok(app)
     })?;
     let local = app.addr();
@@ -130,23 +145,4 @@ fn run() -> anyhow::Result<()> {
     let result = system.block_on(app.run());
     tracing::info!("stopped");
     result
-}
-
-/// Stops the server gracefully on Ctrl-C or SIGTERM: requests in flight
-/// (a block being connected) finish, new ones are refused.
-fn watch_signals(handle: actix_web::dev::ServerHandle) -> std::io::Result<()> {
-    #[cfg(unix)]
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    actix_web::rt::spawn(async move {
-        #[cfg(unix)]
-        let terminated = terminate.recv();
-        #[cfg(not(unix))]
-        let terminated = std::future::pending::<Option<()>>();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping"),
-            _ = terminated => tracing::info!("SIGTERM: stopping"),
-        }
-        handle.stop(true).await;
-    });
-    Ok(())
 }

@@ -36,7 +36,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok".to_string(),
         height: snapshot.info.height,
-        peers: 0,
+        peers: state.peers.count() as u64,
         syncing: false,
     })
 }

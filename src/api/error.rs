@@ -5,8 +5,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::consensus::{BlockError, RuleError};
+#[cfg(feature = "node")]
 use crate::mempool::PolicyError;
+#[cfg(feature = "node")]
 use crate::node::{Rejected, TxRejected};
+#[cfg(feature = "node")]
 use crate::state::StoreError;
 use crate::types::Hash;
 use crate::wire::ErrorBody;
@@ -94,6 +97,7 @@ impl ResponseError for ApiError {
     }
 }
 
+#[cfg(feature = "node")]
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!("store: {e}");
@@ -101,6 +105,7 @@ impl From<StoreError> for ApiError {
     }
 }
 
+#[cfg(feature = "node")]
 impl From<Rejected> for ApiError {
     fn from(r: Rejected) -> Self {
         match r {
@@ -118,6 +123,7 @@ impl From<Rejected> for ApiError {
     }
 }
 
+#[cfg(feature = "node")]
 impl From<TxRejected> for ApiError {
     fn from(r: TxRejected) -> Self {
         match r {

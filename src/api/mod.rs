@@ -1,12 +1,19 @@
 //! The HTTP API (API.md) on actix-web: one file per resource, `ApiError`
-//! for every non-200 answer.
+//! for every non-200 answer. With feature `p2p` alone (the seed), only the
+//! node endpoints of §1 ([`nodes`]).
 
+#[cfg(feature = "node")]
 mod addresses;
+#[cfg(feature = "node")]
 mod blocks;
+#[cfg(feature = "node")]
 mod chain;
 mod error;
+#[cfg(feature = "node")]
 mod mining;
+pub mod nodes;
 pub mod params;
+#[cfg(feature = "node")]
 mod transactions;
 
 use std::net::TcpListener;
@@ -19,12 +26,18 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 
 pub use error::ApiError;
 
+#[cfg(feature = "node")]
 use crate::node::{Node, Origin};
+use crate::p2p::Peers;
+#[cfg(feature = "node")]
 use crate::wire::{NODE_HEADER, NodeAddr};
 
-/// What every handler shares.
+/// What every handler of a full node shares.
+#[cfg(feature = "node")]
 pub struct AppState {
     pub node: Arc<Node>,
+    /// The peer book, shared with the peer tasks (and later relay and sync).
+    pub peers: Arc<Peers>,
 }
 
 /// A 200 answer whose body is already JSON text.
@@ -46,6 +59,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     })
 }
 
+#[cfg(feature = "node")]
 /// Where a posted block or transaction comes from: the node named by
 /// `X-Cinder-Node` (API.md §8), or a client. A malformed header is ignored
 /// (the post is judged on its own).
@@ -57,13 +71,16 @@ pub fn origin_of(req: &actix_web::HttpRequest) -> Origin {
         .map_or(Origin::Api, Origin::Peer)
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
+/// Any path or method no route takes: a JSON 404.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found("no such endpoint"))
 }
 
-/// Registers every route (paths without the trailing slash: the
-/// `NormalizePath` middleware trims it, so both forms work).
+/// Registers every route of a full node (paths without the trailing slash:
+/// the `NormalizePath` middleware trims it, so both forms work).
+#[cfg(feature = "node")]
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(nodes::configure);
     cfg.route("/blockchain", web::get().to(chain::blockchain))
         .route("/health", web::get().to(chain::health))
         .route("/blocks", web::get().to(blocks::blocks))
@@ -123,13 +140,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/mining/template", web::get().to(mining::template));
 }
 
-/// Starts the API on `listener`; the returned server runs until stopped
-/// through its handle (the binary stops it on Ctrl-C / SIGTERM).
+/// Starts the API on `listener` with a peer book of its own that no task
+/// drives (tests of the chain endpoints); see [`serve_node`].
+#[cfg(feature = "node")]
 pub fn serve(node: Arc<Node>, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
-    let state = web::Data::new(AppState { node });
+    let me = NodeAddr(listener.local_addr()?);
+    let peers = Peers::new(
+        crate::p2p::PeersConfig {
+            book: crate::p2p::BookConfig::full_node(me, crate::p2p::peers::DEFAULT_MAX_PEERS),
+            genesis: node.params().genesis_hash,
+            listing_limit: None,
+        },
+        &crate::p2p::SavedPeers::default(),
+        Arc::new(crate::p2p::SystemClock),
+    );
+    serve_node(node, peers, listener, workers)
+}
+
+/// Starts a full node's API on `listener`; the returned server runs until
+/// stopped through its handle (the binary stops it on Ctrl-C / SIGTERM).
+#[cfg(feature = "node")]
+pub fn serve_node(
+    node: Arc<Node>,
+    peers: Arc<Peers>,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<Server> {
+    let peers_data = web::Data::from(peers.clone());
+    let state = web::Data::new(AppState { node, peers });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(peers_data.clone())
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .configure(configure)
             .default_service(web::to(not_found))
@@ -139,4 +181,46 @@ pub fn serve(node: Arc<Node>, listener: TcpListener, workers: usize) -> std::io:
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Starts the seed's API (API.md §1 only) on `listener`.
+pub fn serve_nodes(
+    peers: Arc<Peers>,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<Server> {
+    let peers = web::Data::from(peers);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(peers.clone())
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .configure(nodes::configure)
+            .default_service(web::to(not_found))
+    })
+    .workers(workers.max(1))
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Stops `server` gracefully on Ctrl-C or SIGTERM: requests in flight (a
+/// block being connected) finish, new ones are refused. Call inside the
+/// server's actix `System`, before printing the `listening on` line, so a
+/// supervisor stopping the server at once still gets a clean stop.
+pub fn stop_on_signals(handle: actix_web::dev::ServerHandle) -> std::io::Result<()> {
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    actix_web::rt::spawn(async move {
+        #[cfg(unix)]
+        let terminated = terminate.recv();
+        #[cfg(not(unix))]
+        let terminated = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping"),
+            _ = terminated => tracing::info!("SIGTERM: stopping"),
+        }
+        handle.stop(true).await;
+    });
+    Ok(())
 }

@@ -4,11 +4,13 @@
 //!
 //! A file per job: `connect` (connect, disconnect, reorganise, through one
 //! check-and-apply path), `invalid` (blocks that failed a rule),
-//! `pool_table` (the persisted mempool), `queries` (the API's reads),
+//! `pool_table` (the persisted mempool), `peers_table` (known and banned
+//! nodes), `queries` (the API's reads),
 //! `schema` (opening and migrations).
 
 mod connect;
 mod invalid;
+mod peers_table;
 mod pool_table;
 mod queries;
 mod schema;
@@ -20,6 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use connect::{ConnectError, ReorgError, Reorganized};
 pub use invalid::{InvalidBlock, invalid_block};
+pub use peers_table::SqlitePeerStore;
 pub use pool_table::{PoolJournal, PoolOp};
 pub use queries::*;
 pub use schema::{APPLICATION_ID, SchemaError};

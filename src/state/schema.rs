@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "invalid_blocks",
         include_str!("../../migrations/0003_invalid_blocks.sql"),
     ),
+    (4, "peers", include_str!("../../migrations/0004_peers.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

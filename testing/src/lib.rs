@@ -8,6 +8,7 @@
 //!   does not rebuild other packages' binaries).
 //! - [`NodeProcess`] is a running `full-node` on port 0 in a temporary
 //!   directory; it is killed when dropped, also when a test panics.
+//!   [`SeedProcess`] is the same for `dns-server`.
 //! - [`get`], [`post`], [`mine_block`] and [`post_vector_chain`] talk to a node.
 //! - [`run_wallet`] and [`run_full_node_to_exit`] run a command to its end,
 //!   with a deadline after which it is killed.
@@ -102,6 +103,12 @@ fn locate_or_build(package: &str, bin: &str) -> PathBuf {
 pub fn full_node_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| locate_or_build("cinder", "full-node"))
+}
+
+/// The `dns-server` binary (package `dns_seed`).
+pub fn dns_server_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| locate_or_build("dns_seed", "dns-server"))
 }
 
 /// The `wallet` binary (package `wallet`).
@@ -250,6 +257,99 @@ pub fn run_wallet(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> F
     run_to_end(command, stdin, RUN_TIMEOUT)
 }
 
+/// A server child process that printed its `listening on http://…` line.
+struct Started {
+    url: String,
+    first_line: String,
+    stderr_path: PathBuf,
+    child: KillOnDrop,
+}
+
+/// Starts `command` (a `full-node` or `dns-server`) with its stderr in a
+/// file of `root` and waits for its first stdout line; when it exits (or
+/// stays silent past [`START_TIMEOUT`]) instead, how it ended.
+fn start_server(mut command: Command, root: &Path, name: &str) -> Result<Started, Finished> {
+    let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stderr_path = root.join(format!("{name}-{n}.stderr"));
+    let stderr_file = File::create(&stderr_path).expect("server stderr file");
+    command
+        .env("NO_COLOR", "1") // plain log lines in the stderr file
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr_file);
+    let child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let mut child = KillOnDrop(Some(child));
+    let stdout = child.child().stdout.take().expect("piped stdout");
+    // The first line goes through the channel; the rest is drained so
+    // the server never blocks on, or fails writing to, a full pipe.
+    let (lines, first) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = lines.send(line);
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    let line = first.recv_timeout(START_TIMEOUT).unwrap_or_default();
+    let line = line.trim_end_matches(['\r', '\n']).to_string();
+    match line.strip_prefix("listening on ") {
+        Some(url) if url.starts_with("http://") => Ok(Started {
+            url: url.to_string(),
+            first_line: line,
+            stderr_path,
+            child,
+        }),
+        _ => {
+            // Exited, or wrote something else, or nothing in time.
+            let status = child.wait_until(Instant::now() + Duration::from_secs(5));
+            drop(child);
+            let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            match status {
+                Some(status) => Err(Finished {
+                    status,
+                    stdout: line,
+                    stderr,
+                }),
+                None => panic!(
+                    "{name} wrote {line:?} instead of `listening on http://…` within {START_TIMEOUT:?}; killed. stderr:\n{stderr}"
+                ),
+            }
+        }
+    }
+}
+
+/// Sends SIGTERM to `child` and waits for its exit (panics past
+/// [`STOP_TIMEOUT`], showing `stderr`).
+fn terminate(child: &mut KillOnDrop, name: &str, stderr: impl Fn() -> String) -> ExitStatus {
+    let pid = child.0.as_ref().map_or(0, Child::id).to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(sent, "kill -TERM {pid} failed");
+    child
+        .wait_until(Instant::now() + STOP_TIMEOUT)
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} {pid} still running {STOP_TIMEOUT:?} after SIGTERM; stderr:\n{}",
+                stderr()
+            )
+        })
+}
+
+/// Prints the last lines of a server's stderr when a test panics.
+fn show_stderr_on_panic(name: &str, url: &str, stderr: &str) {
+    if std::thread::panicking() {
+        let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
+        eprintln!("--- stderr of {name} at {url} (last lines) ---");
+        for line in tail.iter().rev() {
+            eprintln!("{line}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Nodes
 
@@ -287,7 +387,7 @@ impl NodeProcess {
     /// A node on `root/data`; when it exits (or stays silent past
     /// [`START_TIMEOUT`]) instead of printing its URL, how it ended.
     pub fn try_start_in(root: TempDir, args: &[&str]) -> Result<NodeProcess, Finished> {
-        Self::try_start_with_env(root, args, &[])
+        Self::try_start_on(root, "0", args, &[])
     }
 
     /// [`NodeProcess::try_start_in`] with environment variables set.
@@ -296,64 +396,42 @@ impl NodeProcess {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<NodeProcess, Finished> {
+        Self::try_start_on(root, "0", args, env)
+    }
+
+    /// A node on `root/data` listening on `port` (a restart on the address
+    /// its peers know).
+    pub fn start_on(root: TempDir, port: &str, args: &[&str]) -> NodeProcess {
+        match Self::try_start_on(root, port, args, &[]) {
+            Ok(node) => node,
+            Err(failed) => panic!("full-node did not start: {failed}"),
+        }
+    }
+
+    /// [`NodeProcess::try_start_with_env`] on `port` instead of 0.
+    pub fn try_start_on(
+        root: TempDir,
+        port: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<NodeProcess, Finished> {
         let data_dir = Self::data_dir_of(root.path());
-        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let stderr_path = root.path().join(format!("full-node-{n}.stderr"));
-        let stderr_file = File::create(&stderr_path).expect("node stderr file");
         let mut command = Command::new(full_node_bin());
         command
             .arg("-d")
             .arg(&data_dir)
-            .args(["-p", "0"])
+            .args(["-p", port])
             .args(args)
-            .env("NO_COLOR", "1") // plain log lines in the stderr file
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr_file);
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-        let mut child = KillOnDrop(Some(child));
-        let stdout = child.child().stdout.take().expect("piped stdout");
-        // The first line goes through the channel; the rest is drained so
-        // the node never blocks on, or fails writing to, a full pipe.
-        let (lines, first) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = lines.send(line);
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-        });
-        let line = first.recv_timeout(START_TIMEOUT).unwrap_or_default();
-        let line = line.trim_end_matches(['\r', '\n']).to_string();
-        match line.strip_prefix("listening on ") {
-            Some(url) if url.starts_with("http://") => Ok(NodeProcess {
-                url: url.to_string(),
-                first_line: line,
-                data_dir,
-                stderr_path,
-                root: Some(root),
-                child,
-            }),
-            _ => {
-                // Exited, or wrote something else, or nothing in time.
-                let status = child.wait_until(Instant::now() + Duration::from_secs(5));
-                drop(child);
-                let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                match status {
-                    Some(status) => Err(Finished {
-                        status,
-                        stdout: line,
-                        stderr,
-                    }),
-                    None => panic!(
-                        "full-node wrote {line:?} instead of `listening on http://…` within {START_TIMEOUT:?}; killed. stderr:\n{stderr}"
-                    ),
-                }
-            }
-        }
+            .envs(env.iter().copied());
+        let started = start_server(command, root.path(), "full-node")?;
+        Ok(NodeProcess {
+            url: started.url,
+            first_line: started.first_line,
+            data_dir,
+            stderr_path: started.stderr_path,
+            root: Some(root),
+            child: started.child,
+        })
     }
 
     /// The data directory of a node started in `root`.
@@ -385,21 +463,10 @@ impl NodeProcess {
     /// One answered request first shows the server runs.
     pub fn stop(mut self) -> (TempDir, ExitStatus) {
         let _ = client().get(format!("{}/health/", self.url)).send();
-        let pid = self.pid().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(sent, "kill -TERM {pid} failed");
-        let status = self
-            .child
-            .wait_until(Instant::now() + STOP_TIMEOUT)
-            .unwrap_or_else(|| {
-                panic!(
-                    "full-node {pid} still running {STOP_TIMEOUT:?} after SIGTERM; stderr:\n{}",
-                    self.stderr()
-                )
-            });
+        let path = self.stderr_path.clone();
+        let status = terminate(&mut self.child, "full-node", || {
+            std::fs::read_to_string(&path).unwrap_or_default()
+        });
         let root = self.root.take().expect("root held until stop");
         (root, status)
     }
@@ -418,15 +485,30 @@ impl NodeProcess {
     /// Sends SIGTERM at once, without [`stop`](Self::stop)'s request
     /// first, and waits for the exit.
     pub fn terminate_now(mut self) -> ExitStatus {
-        let pid = self.pid().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(sent, "kill -TERM {pid} failed");
-        self.child
-            .wait_until(Instant::now() + STOP_TIMEOUT)
-            .unwrap_or_else(|| panic!("full-node {pid} still running after SIGTERM"))
+        let path = self.stderr_path.clone();
+        terminate(&mut self.child, "full-node", || {
+            std::fs::read_to_string(&path).unwrap_or_default()
+        })
+    }
+
+    /// Kills the node outright (SIGKILL, no clean stop) and gives back its
+    /// directory for a restart.
+    pub fn kill(mut self) -> TempDir {
+        if let Some(mut child) = self.child.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.root.take().expect("root held until stop")
+    }
+
+    /// `ip:port` of the node, as `--dns` and node bodies name it.
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    /// The port the node listens on.
+    pub fn port(&self) -> String {
+        self.url.rsplit(':').next().unwrap_or_default().to_string()
     }
 }
 
@@ -437,13 +519,96 @@ impl Drop for NodeProcess {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if running && std::thread::panicking() {
-            let stderr = self.stderr();
-            let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
-            eprintln!("--- stderr of full-node at {} (last lines) ---", self.url);
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
-            }
+        if running {
+            show_stderr_on_panic("full-node", &self.url, &self.stderr());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The seed
+
+/// A running `dns-server` child process on `-d <root>/seed -p 0`, its
+/// stderr kept in `<root>/dns-server-<n>.stderr`. Killed when dropped.
+pub struct SeedProcess {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub first_line: String,
+    pub data_dir: PathBuf,
+    pub stderr_path: PathBuf,
+    root: Option<TempDir>,
+    child: KillOnDrop,
+}
+
+impl SeedProcess {
+    /// A seed in a fresh temporary directory, with `args` after `-d DIR -p 0`.
+    pub fn start(args: &[&str]) -> SeedProcess {
+        Self::start_in(tempfile::tempdir().expect("temporary directory"), args)
+    }
+
+    /// A seed on `root/seed` (a restart when a seed ran there before).
+    pub fn start_in(root: TempDir, args: &[&str]) -> SeedProcess {
+        Self::start_on(root, "0", args)
+    }
+
+    /// A seed on `root/seed` listening on `port` (a restart on the port the
+    /// nodes know).
+    pub fn start_on(root: TempDir, port: &str, args: &[&str]) -> SeedProcess {
+        let data_dir = root.path().join("seed");
+        let mut command = Command::new(dns_server_bin());
+        command
+            .arg("-d")
+            .arg(&data_dir)
+            .args(["-p", port])
+            .args(args);
+        match start_server(command, root.path(), "dns-server") {
+            Ok(started) => SeedProcess {
+                url: started.url,
+                first_line: started.first_line,
+                data_dir,
+                stderr_path: started.stderr_path,
+                root: Some(root),
+                child: started.child,
+            },
+            Err(failed) => panic!("dns-server did not start: {failed}"),
+        }
+    }
+
+    /// `ip:port` of the seed, as `--dns` takes it.
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    /// The port the seed listens on.
+    pub fn port(&self) -> String {
+        self.url.rsplit(':').next().unwrap_or_default().to_string()
+    }
+
+    /// The seed's stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Stops the seed with SIGTERM and gives back its directory.
+    pub fn stop(mut self) -> (TempDir, ExitStatus) {
+        let path = self.stderr_path.clone();
+        let status = terminate(&mut self.child, "dns-server", || {
+            std::fs::read_to_string(&path).unwrap_or_default()
+        });
+        let root = self.root.take().expect("root held until stop");
+        (root, status)
+    }
+}
+
+impl Drop for SeedProcess {
+    fn drop(&mut self) {
+        let running = self.child.0.is_some();
+        if let Some(mut child) = self.child.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if running {
+            show_stderr_on_panic("dns-server", &self.url, &self.stderr());
         }
     }
 }
@@ -495,6 +660,19 @@ pub fn post(url: &str, path: &str, body: &str) -> (u16, Value) {
         .post(format!("{url}{path}"))
         .header("content-type", "application/json")
         .body(body.to_string())
+        .send()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    answer(&what, response)
+}
+
+/// `{method} {url}{path}` with a raw body: status and JSON body.
+pub fn request(method: &str, url: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
+    let what = format!("{method} {url}{path}");
+    let method: reqwest::Method = method.parse().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let response = client()
+        .request(method, format!("{url}{path}"))
+        .header("content-type", "application/json")
+        .body(body)
         .send()
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     answer(&what, response)
