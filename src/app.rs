@@ -11,12 +11,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::client::Client;
 use crate::consensus::ChainParams;
 use crate::datadir::DataDir;
 use crate::miner::Miner;
 use crate::node::{DATABASE_FILE, MempoolLimits, Node};
 use crate::p2p::peers::DEFAULT_MAX_PEERS;
 use crate::p2p::peers_driver::{DEFAULT_UPDATE_INTERVAL, DriverConfig, PeerTasks};
+use crate::p2p::relay_driver::PeerSource;
+use crate::p2p::sync_driver::{BanSink, SyncControl, SyncRequests};
 use crate::p2p::{BookConfig, PeerStore, Peers, PeersConfig, SystemClock};
 use crate::state::SqlitePeerStore;
 use crate::types::Address;
@@ -34,7 +37,12 @@ pub struct NetworkConfig {
     /// Time between two peer rounds.
     pub update_interval: Duration,
     pub max_peers: usize,
+    /// Time between two sync runs (`-s/--sync-interval`).
+    pub sync_interval: Duration,
 }
+
+/// Default of `-s/--sync-interval` (API.md §8).
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(30);
 
 impl Default for NetworkConfig {
     /// The defaults of `full-node`: the seed at 127.0.0.1:42020, 60 s, 10.
@@ -43,6 +51,7 @@ impl Default for NetworkConfig {
             seed: DEFAULT_SEED.parse().ok(),
             update_interval: DEFAULT_UPDATE_INTERVAL,
             max_peers: DEFAULT_MAX_PEERS,
+            sync_interval: DEFAULT_SYNC_INTERVAL,
         }
     }
 }
@@ -87,6 +96,7 @@ impl NodeConfig {
                 seed: None,
                 update_interval: Duration::from_secs(1),
                 max_peers: DEFAULT_MAX_PEERS,
+                sync_interval: Duration::from_secs(1),
             },
         }
     }
@@ -101,6 +111,8 @@ pub struct App {
     network: NetworkConfig,
     server: actix_web::dev::Server,
     mining: Option<MiningConfig>,
+    sync: SyncControl,
+    sync_requests: SyncRequests,
     /// Held for as long as the node runs: one node per directory.
     _dir: DataDir,
 }
@@ -140,7 +152,14 @@ impl App {
             &saved,
             Arc::new(SystemClock),
         );
-        let server = crate::api::serve_node(node.clone(), peers.clone(), listener, config.workers)?;
+        let (sync, sync_requests) = SyncControl::new();
+        let server = crate::api::serve_node(
+            node.clone(),
+            peers.clone(),
+            sync.clone(),
+            listener,
+            config.workers,
+        )?;
         Ok(App {
             addr,
             node,
@@ -149,6 +168,8 @@ impl App {
             network: config.network,
             server,
             mining: config.mining,
+            sync,
+            sync_requests,
             _dir: dir,
         })
     }
@@ -189,6 +210,26 @@ impl App {
             self.peer_store.clone(),
             DriverConfig::new(self.network.seed, self.network.update_interval),
         );
+        // Relay and sync: what is accepted goes out, what is missing comes in.
+        let client = Client::new(&self.peers.me().url()).with_origin(self.peers.me());
+        let book = self.peers.clone();
+        let peer_source: PeerSource = Arc::new(move || book.known());
+        let book = self.peers.clone();
+        let ban: BanSink = Arc::new(move |node, reason: &str| book.ban(node, reason));
+        let relay = tokio::spawn(crate::p2p::relay_driver::run(
+            self.node.clone(),
+            client.clone(),
+            peer_source.clone(),
+        ));
+        let sync = tokio::spawn(crate::p2p::sync_driver::run(
+            self.node.clone(),
+            client,
+            peer_source,
+            ban,
+            self.sync.clone(),
+            self.sync_requests,
+            self.network.sync_interval,
+        ));
         let miner = match &self.mining {
             Some(m) => {
                 tracing::info!(address = %m.reward_address, interval = ?m.interval, "mining");
@@ -202,6 +243,8 @@ impl App {
         };
         let result = self.server.await;
         peer_tasks.stop().await;
+        relay.abort();
+        sync.abort();
         if let Some(m) = miner {
             m.stop();
         }

@@ -62,6 +62,10 @@ struct Args {
     /// Most nodes this node keeps as peers.
     #[arg(long = "max-peers", default_value_t = 10)]
     max_peers: usize,
+    /// Seconds between two sync runs (also at start, when a new peer shows
+    /// up, and when a relayed block has an unknown parent).
+    #[arg(short = 's', long = "sync-interval", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    sync_interval: u64,
 }
 
 fn main() {
@@ -120,6 +124,7 @@ fn run() -> anyhow::Result<()> {
             seed: Some(args.dns),
             update_interval: Duration::from_secs(args.update_interval),
             max_peers: args.max_peers,
+            sync_interval: Duration::from_secs(args.sync_interval),
         },
     };
     let system = actix_web::rt::System::new();

@@ -262,7 +262,22 @@ pub async fn post_block(
     let block = std::sync::Arc::new(block);
     let submitted = block.clone();
     let origin = super::origin_of(&req);
-    let accepted = web::block(move || node.submit_block_from(&submitted, origin)).await??;
+    let accepted = web::block(move || node.submit_block_from(&submitted, origin)).await?;
+    let accepted = match accepted {
+        Ok(a) => a,
+        Err(e) => {
+            // A relayed block whose parent this node lacks: sync from the
+            // node that relayed it (API.md §8).
+            if e.code() == "unknown_parent"
+                && let Some(peer) = origin.peer()
+            {
+                tracing::debug!(%peer, block = %block.hash, "unknown parent: asking sync");
+                state.sync.request(Some(peer));
+            }
+            tracing::debug!(block = %block.hash, "block refused: {e}");
+            return Err(e.into());
+        }
+    };
     Ok(HttpResponse::Ok().json(BlockAccepted {
         status: accepted,
         hash: block.hash,

@@ -37,6 +37,6 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         status: "ok".to_string(),
         height: snapshot.info.height,
         peers: state.peers.count() as u64,
-        syncing: false,
+        syncing: state.sync.is_syncing(),
     })
 }

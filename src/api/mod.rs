@@ -29,6 +29,7 @@ pub use error::ApiError;
 #[cfg(feature = "node")]
 use crate::node::{Node, Origin};
 use crate::p2p::Peers;
+use crate::p2p::sync_driver::SyncControl;
 #[cfg(feature = "node")]
 use crate::wire::{NODE_HEADER, NodeAddr};
 
@@ -36,8 +37,10 @@ use crate::wire::{NODE_HEADER, NodeAddr};
 #[cfg(feature = "node")]
 pub struct AppState {
     pub node: Arc<Node>,
-    /// The peer book, shared with the peer tasks (and later relay and sync).
+    /// The peer book, shared with the peer tasks, relay and sync.
     pub peers: Arc<Peers>,
+    /// Asks sync for a run; says whether one runs.
+    pub sync: SyncControl,
 }
 
 /// A 200 answer whose body is already JSON text.
@@ -154,7 +157,9 @@ pub fn serve(node: Arc<Node>, listener: TcpListener, workers: usize) -> std::io:
         &crate::p2p::SavedPeers::default(),
         Arc::new(crate::p2p::SystemClock),
     );
-    serve_node(node, peers, listener, workers)
+    // Nothing listens to its requests: no sync runs here.
+    let (sync, _requests) = SyncControl::new();
+    serve_node(node, peers, sync, listener, workers)
 }
 
 /// Starts a full node's API on `listener`; the returned server runs until
@@ -163,11 +168,12 @@ pub fn serve(node: Arc<Node>, listener: TcpListener, workers: usize) -> std::io:
 pub fn serve_node(
     node: Arc<Node>,
     peers: Arc<Peers>,
+    sync: SyncControl,
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<Server> {
     let peers_data = web::Data::from(peers.clone());
-    let state = web::Data::new(AppState { node, peers });
+    let state = web::Data::new(AppState { node, peers, sync });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

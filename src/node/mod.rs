@@ -232,10 +232,7 @@ impl Node {
     /// What checking headers after the stored block `hash` starts from: its
     /// target and the tail of its branch (oldest first, (height,
     /// timestamp)); `None` when it is not stored.
-    pub fn branch_context(
-        &self,
-        hash: &Hash,
-    ) -> Result<Option<BranchContext>, StoreError> {
+    pub fn branch_context(&self, hash: &Hash) -> Result<Option<BranchContext>, StoreError> {
         self.reads.with(|conn| {
             let Some(record) = crate::state::block_record(conn, hash)? else {
                 return Ok(None);

@@ -4,6 +4,7 @@
 //! several requests in flight while earlier blocks are connected through
 //! the node's normal intake; then the peer's mempool.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -101,6 +102,9 @@ pub async fn run(
     interval: Duration,
 ) {
     let mut next_run = tokio::time::Instant::now();
+    // New peers are looked at within a second: one may have more work.
+    let mut seen: HashSet<NodeAddr> = HashSet::new();
+    let mut watch = tokio::time::interval(Duration::from_secs(1));
     loop {
         let mut named = Vec::new();
         tokio::select! {
@@ -109,14 +113,20 @@ pub async fn run(
                 None => return,
             },
             _ = tokio::time::sleep_until(next_run) => {}
+            _ = watch.tick() => {
+                let now: HashSet<NodeAddr> = peers().into_iter().collect();
+                named.extend(now.difference(&seen).copied());
+                seen = now;
+                if named.is_empty() {
+                    continue;
+                }
+            }
         }
         // Whatever was asked meanwhile is served by this one run.
         while let Ok(peer) = requests.try_recv() {
             named.extend(peer);
         }
-        control.syncing.store(true, Ordering::Release);
-        run_once(&node, &client, &peers, &ban, named).await;
-        control.syncing.store(false, Ordering::Release);
+        run_once(&node, &client, &peers, &ban, &control, named).await;
         next_run = tokio::time::Instant::now() + interval;
     }
 }
@@ -128,6 +138,7 @@ async fn run_once(
     client: &Client,
     peers: &PeerSource,
     ban: &BanSink,
+    control: &SyncControl,
     named: Vec<NodeAddr>,
 ) {
     let mut targets = peers();
@@ -158,7 +169,10 @@ async fn run_once(
     let genesis = node.params().genesis_hash;
     let ours = node.snapshot().info.total_work;
     let mut synced_from = None;
-    for candidate in candidates(&genesis, ours, &claims) {
+    let candidates = candidates(&genesis, ours, &claims);
+    // `/health/` says `syncing` while blocks are fetched from a candidate.
+    let _syncing = Syncing::start(control, !candidates.is_empty());
+    for candidate in candidates {
         if node.snapshot().info.total_work >= candidate.work {
             continue; // caught up through an earlier candidate
         }
@@ -383,6 +397,22 @@ async fn blocking<T: Send + 'static>(
         Err(e) => Err(Stop::Store(StoreError::Io(format!(
             "a blocking task failed: {e}"
         )))),
+    }
+}
+
+/// Sets `syncing` for as long as it lives.
+struct Syncing<'a>(&'a SyncControl);
+
+impl<'a> Syncing<'a> {
+    fn start(control: &'a SyncControl, on: bool) -> Syncing<'a> {
+        control.syncing.store(on, Ordering::Release);
+        Syncing(control)
+    }
+}
+
+impl Drop for Syncing<'_> {
+    fn drop(&mut self) {
+        self.0.syncing.store(false, Ordering::Release);
     }
 }
 

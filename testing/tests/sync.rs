@@ -16,10 +16,17 @@ const CATCH_UP: Duration = Duration::from_secs(120);
 
 /// Flags of a node on a fast-moving test network around `seed`.
 fn network_args(seed: &str) -> Vec<String> {
-    ["--dns", seed, "--update-interval", "1", "--sync-interval", "1"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "--dns",
+        seed,
+        "--update-interval",
+        "1",
+        "--sync-interval",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 fn args(v: &[String]) -> Vec<&str> {
@@ -93,7 +100,14 @@ fn a_split_network_heals_on_the_heavier_branch() {
         index: 1,
         value: tip.transactions[1].outputs[1].value.units(),
     };
-    let payment = chain::spend(shared, &[(payee(99), 5_000), (owner().address(), shared.value - 6_000)], tip.timestamp + 1);
+    let payment = chain::spend(
+        shared,
+        &[
+            (payee(99), 5_000),
+            (owner().address(), shared.value - 6_000),
+        ],
+        tip.timestamp + 1,
+    );
     let a1 = chain::block_on(&tip, &payee(100), vec![payment.clone()], tip.timestamp + 10);
     let b1 = chain::block_on(&tip, &payee(101), Vec::new(), tip.timestamp + 11);
     let b2 = chain::block_on(&b1, &payee(101), Vec::new(), tip.timestamp + 20);
@@ -102,12 +116,20 @@ fn a_split_network_heals_on_the_heavier_branch() {
     let mut b_blocks = prefix;
     b_blocks.extend([b1, b2.clone()]);
     // No seed answers at this address: each runs alone.
-    let alone = ["--dns", "127.0.0.1:9", "--update-interval", "1", "--sync-interval", "1"];
+    let alone = [
+        "--dns",
+        "127.0.0.1:9",
+        "--update-interval",
+        "1",
+        "--sync-interval",
+        "1",
+    ];
     let a = node_with_chain(&a_blocks, &alone);
     let b = node_with_chain(&b_blocks, &alone);
     assert_ne!(best_hash(&a.url), best_hash(&b.url));
     // Introduced: B announces itself to A.
-    let b_node = json!({"ip_address": "127.0.0.1", "port": b.port().parse::<u16>().expect("a port")});
+    let b_node =
+        json!({"ip_address": "127.0.0.1", "port": b.port().parse::<u16>().expect("a port")});
     let (status, body) = post(&a.url, "/", &b_node.to_string());
     assert_eq!(status, 200, "{body}");
     let winner = b2.hash.to_string();
@@ -117,9 +139,11 @@ fn a_split_network_heals_on_the_heavier_branch() {
     assert_eq!(state_of(&a.url), state_of(&b.url));
     // The losing branch's payment is still valid: back in both mempools.
     for url in [&a.url, &b.url] {
-        wait_for("the payment back in the mempool", Duration::from_secs(30), || {
-            (get(url, &format!("/transactions/{}/", payment.hash)).0 == 200).then_some(())
-        });
+        wait_for(
+            "the payment back in the mempool",
+            Duration::from_secs(30),
+            || (get(url, &format!("/transactions/{}/", payment.hash)).0 == 200).then_some(()),
+        );
     }
 }
 
@@ -139,9 +163,8 @@ fn liars_are_banned_the_slow_peer_is_not_and_the_honest_one_is_synced_from() {
     // 1. Claims huge work and serves a block that breaks a rule.
     let bad_block = {
         let mut b = blocks[1].clone();
-        b.transactions[0].outputs[0].value = cinder::types::Amount::from_units(
-            b.transactions[0].outputs[0].value.units() + 1,
-        );
+        b.transactions[0].outputs[0].value =
+            cinder::types::Amount::from_units(b.transactions[0].outputs[0].value.units() + 1);
         b.transactions[0].hash = b.transactions[0].compute_hash();
         b.seal();
         assert!(b.solve(10_000_000));
@@ -187,12 +210,20 @@ fn liars_are_banned_the_slow_peer_is_not_and_the_honest_one_is_synced_from() {
     });
     assert_eq!(genesis, get_ok(&honest.url, "/blockchain/")["genesis_hash"]);
 
-    let b = NodeProcess::start(&["--dns", "127.0.0.1:9", "--update-interval", "1", "--sync-interval", "1"]);
+    let b = NodeProcess::start(&[
+        "--dns",
+        "127.0.0.1:9",
+        "--update-interval",
+        "1",
+        "--sync-interval",
+        "1",
+    ]);
     for peer in [&rule_breaker, &other_genesis, &slow, &oversized] {
         let (status, body) = post(&b.url, "/", &peer.node_json());
         assert_eq!(status, 200, "{body}");
     }
-    let honest_node = json!({"ip_address": "127.0.0.1", "port": honest.port().parse::<u16>().expect("a port")});
+    let honest_node =
+        json!({"ip_address": "127.0.0.1", "port": honest.port().parse::<u16>().expect("a port")});
     let (status, body) = post(&b.url, "/", &honest_node.to_string());
     assert_eq!(status, 200, "{body}");
     let target = blocks.last().expect("a tip").hash.to_string();

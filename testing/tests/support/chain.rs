@@ -30,12 +30,18 @@ pub struct Coin {
 /// A transaction of [`owner`] spending `coin` to `outputs`, the rest as fee.
 pub fn spend(coin: Coin, outputs: &[(Address, u64)], timestamp: u64) -> Transaction {
     let key = owner();
-    let input = Input::spending(coin.tx, coin.index, key.address(), Amount::from_units(coin.value));
+    let input = Input::spending(
+        coin.tx,
+        coin.index,
+        key.address(),
+        Amount::from_units(coin.value),
+    );
     let outputs: Vec<(Address, Amount)> = outputs
         .iter()
         .map(|(a, v)| (*a, Amount::from_units(*v)))
         .collect();
-    let mut tx = Transaction::unsigned(timestamp, vec![input], &outputs).expect("outputs within input");
+    let mut tx =
+        Transaction::unsigned(timestamp, vec![input], &outputs).expect("outputs within input");
     tx.sign_all(&key);
     tx
 }
@@ -77,12 +83,20 @@ pub fn blocks(count: u64, per_block: usize) -> Vec<Block> {
     let total = coinbase.outputs[0].value.units();
     let each = (total - 100_000) / per_block as u64;
     let fan = spend(
-        Coin { tx: coinbase.hash, index: 0, value: total },
+        Coin {
+            tx: coinbase.hash,
+            index: 0,
+            value: total,
+        },
         &vec![(me, each); per_block],
         ts,
     );
     let mut coins: Vec<Coin> = (0..per_block as u32)
-        .map(|i| Coin { tx: fan.hash, index: i, value: each })
+        .map(|i| Coin {
+            tx: fan.hash,
+            index: i,
+            value: each,
+        })
         .collect();
     ts += 10;
     let b = block_on(chain.last().expect("a tip"), &me, vec![fan], ts);
@@ -97,7 +111,11 @@ pub fn blocks(count: u64, per_block: usize) -> Vec<Block> {
             let fee = 300;
             let change = coin.value - pay - fee;
             let tx = spend(*coin, &[(payee(n), pay), (me, change)], ts);
-            *coin = Coin { tx: tx.hash, index: 1, value: change };
+            *coin = Coin {
+                tx: tx.hash,
+                index: 1,
+                value: change,
+            };
             txs.push(tx);
         }
         let b = block_on(chain.last().expect("a tip"), &me, txs, ts);
@@ -108,7 +126,8 @@ pub fn blocks(count: u64, per_block: usize) -> Vec<Block> {
 
 /// Connects `blocks` (genesis first, skipped) into the chain in `dir`.
 pub fn write_into(dir: &Path, blocks: &[Block]) {
-    let node = Node::open(dir, ChainParams::regtest(), MempoolLimits::default()).expect("node opens");
+    let node =
+        Node::open(dir, ChainParams::regtest(), MempoolLimits::default()).expect("node opens");
     for b in blocks.iter().skip(1) {
         node.submit_block(b)
             .unwrap_or_else(|e| panic!("block {} refused: {e}", b.height));
