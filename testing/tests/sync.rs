@@ -275,3 +275,53 @@ fn a_node_killed_mid_sync_finishes_after_a_restart() {
     });
     assert_eq!(state_of(&b.url), state_of(&a.url));
 }
+
+/// Two mining nodes on one network converge: at some moment both show the
+/// same best hash, both have won blocks of that chain, and its blocks link
+/// height after height (a block found on a stale tip was never connected
+/// on top of the newer one).
+#[test]
+fn two_miners_converge_and_both_win_blocks() {
+    let seed = SeedProcess::start(&["-u", "1"]);
+    let net = network_args(&seed.addr());
+    let (x, y) = (payee(150).to_string(), payee(151).to_string());
+    let with_miner = |address: &str| {
+        let mut a = net.clone();
+        a.extend(
+            ["--mine", "--reward-address", address, "--mine-interval", "1"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        a
+    };
+    let a = NodeProcess::start(&args(&with_miner(&x)));
+    let b = NodeProcess::start(&args(&with_miner(&y)));
+    let both_won = |url: &str| {
+        let h = height(url);
+        let creators: std::collections::BTreeSet<String> = (1..=h)
+            .filter_map(|i| get(url, &format!("/blocks/{i}/")).1["creator"].as_str().map(str::to_string))
+            .collect();
+        creators.contains(&x) && creators.contains(&y)
+    };
+    wait_for("both miners won blocks of one chain", Duration::from_secs(90), || {
+        (best_hash(&a.url) == best_hash(&b.url) && height(&a.url) >= 4 && both_won(&a.url)).then_some(())
+    });
+    // The chain A shows links block after block (read again if a block
+    // arrives during the walk and moves the tip).
+    let links = |url: &str| {
+        let tip = best_hash(url);
+        let h = height(url);
+        let mut prev = get_ok(url, "/blocks/0/")["hash"].clone();
+        for i in 1..=h {
+            let block = get(url, &format!("/blocks/{i}/")).1;
+            if block["prev_hash"] != prev {
+                return false;
+            }
+            prev = block["hash"].clone();
+        }
+        prev.as_str() == Some(tip.as_str())
+    };
+    wait_for("a consistent walk of the chain", Duration::from_secs(30), || {
+        links(&a.url).then_some(())
+    });
+}
