@@ -13,6 +13,9 @@
 //! - [`run_wallet`] and [`run_full_node_to_exit`] run a command to its end,
 //!   with a deadline after which it is killed.
 
+pub mod chain;
+pub mod lab;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};

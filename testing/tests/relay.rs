@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use cinder::types::Block;
 use serde_json::json;
-use support::chain::{self, Coin, owner, payee};
+use testing::chain::{self, Coin, owner, payee};
 use support::fake_peer::{FakePeer, json as answer};
 use testing::{NodeProcess, SeedProcess, get, get_ok, post, wait_for};
 

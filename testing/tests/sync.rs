@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::chain::{self, owner, payee};
+use testing::chain::{self, owner, payee};
 use support::fake_peer::{FakePeer, json as answer};
 use testing::{NodeProcess, SeedProcess, get, get_ok, post, wait_for};
 

@@ -1,5 +1,4 @@
 //! Helpers shared by the network tests: small fake peers.
 #![allow(dead_code)]
 
-pub mod chain;
 pub mod fake_peer;

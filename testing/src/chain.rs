@@ -1,5 +1,5 @@
 //! Regtest chains built fast with the library, written into a data
-//! directory before the real binary starts on it.
+//! directory before the real binary starts on it (tests and the lab).
 
 use std::path::Path;
 
@@ -64,42 +64,47 @@ pub fn block_on(parent: &Block, creator: &Address, txs: Vec<Transaction>, timest
     block
 }
 
-/// `count` blocks after genesis (timestamps ending about now): three
-/// coinbases to [`owner`], a fan-out into `per_block` coins, then blocks of
+/// `count` blocks after genesis (timestamps ending about now): coinbases
+/// to [`owner`], fan-outs into `per_block` coins, then blocks of
 /// `per_block` payments each (one input, a payment and change).
 pub fn blocks(count: u64, per_block: usize) -> Vec<Block> {
-    assert!(count >= 4 && per_block >= 1);
+    blocks_with_coins(count, per_block).0
+}
+
+/// [`blocks`], with the owner's `per_block` unspent coins at the tip.
+pub fn blocks_with_coins(count: u64, per_block: usize) -> (Vec<Block>, Vec<Coin>) {
+    const PER_FANOUT: usize = 250; // a transaction has at most 256 outputs
+    let fanouts = per_block.div_ceil(PER_FANOUT);
+    // Coinbases mature two blocks later on regtest.
+    let coinbases = fanouts as u64 + 2;
+    assert!(count > coinbases && per_block >= 1);
     let now = cinder::node::unix_now();
     let start = now - count * 10 - 60;
     let me = owner().address();
     let mut chain = vec![ChainParams::regtest().genesis()];
     let mut ts = start;
-    for _ in 0..3 {
+    for _ in 0..coinbases {
         ts += 10;
         let b = block_on(chain.last().expect("a tip"), &me, Vec::new(), ts);
         chain.push(b);
     }
-    let coinbase = &chain[1].transactions[0];
-    let total = coinbase.outputs[0].value.units();
-    let each = (total - 100_000) / per_block as u64;
-    let fan = spend(
-        Coin {
-            tx: coinbase.hash,
-            index: 0,
-            value: total,
-        },
-        &vec![(me, each); per_block],
-        ts,
-    );
-    let mut coins: Vec<Coin> = (0..per_block as u32)
-        .map(|i| Coin {
-            tx: fan.hash,
-            index: i,
-            value: each,
-        })
-        .collect();
+    let mut coins = Vec::with_capacity(per_block);
+    let mut fans = Vec::with_capacity(fanouts);
+    for f in 0..fanouts {
+        let coinbase = &chain[1 + f].transactions[0];
+        let total = coinbase.outputs[0].value.units();
+        let outputs = PER_FANOUT.min(per_block - f * PER_FANOUT);
+        let each = (total - 100_000) / outputs as u64;
+        let fan = spend(
+            Coin { tx: coinbase.hash, index: 0, value: total },
+            &vec![(me, each); outputs],
+            ts,
+        );
+        coins.extend((0..outputs as u32).map(|i| Coin { tx: fan.hash, index: i, value: each }));
+        fans.push(fan);
+    }
     ts += 10;
-    let b = block_on(chain.last().expect("a tip"), &me, vec![fan], ts);
+    let b = block_on(chain.last().expect("a tip"), &me, fans, ts);
     chain.push(b);
     let mut n = 0usize;
     while (chain.len() as u64) <= count {
@@ -111,17 +116,13 @@ pub fn blocks(count: u64, per_block: usize) -> Vec<Block> {
             let fee = 300;
             let change = coin.value - pay - fee;
             let tx = spend(*coin, &[(payee(n), pay), (me, change)], ts);
-            *coin = Coin {
-                tx: tx.hash,
-                index: 1,
-                value: change,
-            };
+            *coin = Coin { tx: tx.hash, index: 1, value: change };
             txs.push(tx);
         }
         let b = block_on(chain.last().expect("a tip"), &me, txs, ts);
         chain.push(b);
     }
-    chain
+    (chain, coins)
 }
 
 /// Connects `blocks` (genesis first, skipped) into the chain in `dir`.
