@@ -5,7 +5,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rand::seq::{IndexedRandom, IteratorRandom};
+use rand::RngExt;
+use rand::seq::IteratorRandom;
 
 use super::peers::{Admission, BookConfig, PeerBook, Refusal, Time};
 use super::store::SavedPeers;
@@ -220,14 +221,18 @@ impl Peers {
         }
     }
 
-    /// `GET /nodes/random/`.
+    /// `GET /nodes/random/` (no copy of the list: the seed's hottest read).
     pub fn random(&self) -> Option<NodeAddr> {
-        self.known().choose(&mut rand::rng()).copied()
+        let book = self.lock();
+        match book.count() {
+            0 => None,
+            n => book.nth(rand::rng().random_range(0..n)),
+        }
     }
 
     /// `GET /nodes/{nid}/`: the `nid`-th known node (from 0, address order).
     pub fn nth(&self, nid: usize) -> Option<NodeAddr> {
-        self.known().get(nid).copied()
+        self.lock().nth(nid)
     }
 
     /// `DELETE /nodes/`: forgets `node`; whether it was known.
