@@ -446,3 +446,35 @@ fn a_flood_of_registrations_neither_grows_the_list_nor_blocks_answers() {
         "checks time out (400), and beyond 32 at once the seed is busy (503)"
     );
 }
+
+#[test]
+fn a_node_without_its_seed_says_so_once_and_serves_alone() {
+    // Nothing listens on port 1.
+    let node = NodeProcess::start(&["--dns", "127.0.0.1:1", "--update-interval", "1"]);
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(health_peers(&node.url), 0);
+    let log = node.stderr();
+    let seed_lines = log
+        .lines()
+        .filter(|l| l.contains("no registration with the seed"))
+        .count();
+    assert_eq!(
+        seed_lines, 1,
+        "one line for a seed down over 3 rounds:\n{log}"
+    );
+    assert!(!log.contains("ERROR"), "not an error:\n{log}");
+    // Its §1 endpoints refuse bad input like the seed's.
+    let (status, body) = post(&node.url, "/", r#"{"ip_address":"localhost","port":1}"#);
+    assert_error("POST / with a host name", status, &body, 400, "bad_request");
+    let (status, body) = request("POST", &node.url, "/nodes/", vec![b' '; 256 * 1024 + 1]);
+    assert_error(
+        "POST /nodes/ of 256 KiB + 1",
+        status,
+        &body,
+        413,
+        "too_large",
+    );
+    let (status, body) = post(&node.url, "/", "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(addrs(&Value::Array(vec![body])), set(&[&node.addr()]));
+}
