@@ -42,7 +42,7 @@ impl Clock for SystemClock {
 /// Why a node failed "the check" (API.md §1).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CheckFailure {
-    #[error("{node} did not answer GET /blockchain/ within {} s: {source}", CHECK_TIMEOUT.as_secs())]
+    #[error("{node} did not answer GET /blockchain/ (the check allows {} s): {source}", CHECK_TIMEOUT.as_secs())]
     Silent { node: NodeAddr, source: ClientError },
     #[error("{node} answered GET /blockchain/ with an error: {source}")]
     Refused { node: NodeAddr, source: ClientError },
