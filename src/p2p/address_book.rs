@@ -5,7 +5,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rand::seq::{IndexedRandom, IteratorRandom};
+use rand::RngExt;
+use rand::seq::IteratorRandom;
 
 use super::peers::{Admission, BookConfig, PeerBook, Refusal, Time};
 use super::store::SavedPeers;
@@ -41,7 +42,7 @@ impl Clock for SystemClock {
 /// Why a node failed "the check" (API.md §1).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CheckFailure {
-    #[error("{node} did not answer GET /blockchain/ within {} s: {source}", CHECK_TIMEOUT.as_secs())]
+    #[error("{node} did not answer GET /blockchain/ (the check allows {} s): {source}", CHECK_TIMEOUT.as_secs())]
     Silent { node: NodeAddr, source: ClientError },
     #[error("{node} answered GET /blockchain/ with an error: {source}")]
     Refused { node: NodeAddr, source: ClientError },
@@ -220,14 +221,18 @@ impl Peers {
         }
     }
 
-    /// `GET /nodes/random/`.
+    /// `GET /nodes/random/` (no copy of the list: the seed's hottest read).
     pub fn random(&self) -> Option<NodeAddr> {
-        self.known().choose(&mut rand::rng()).copied()
+        let book = self.lock();
+        match book.count() {
+            0 => None,
+            n => book.nth(rand::rng().random_range(0..n)),
+        }
     }
 
     /// `GET /nodes/{nid}/`: the `nid`-th known node (from 0, address order).
     pub fn nth(&self, nid: usize) -> Option<NodeAddr> {
-        self.known().get(nid).copied()
+        self.lock().nth(nid)
     }
 
     /// `DELETE /nodes/`: forgets `node`; whether it was known.

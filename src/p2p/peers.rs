@@ -245,6 +245,11 @@ impl PeerBook {
         self.known.len()
     }
 
+    /// The `n`-th known node (from 0, address order).
+    pub fn nth(&self, n: usize) -> Option<NodeAddr> {
+        self.known.keys().nth(n).copied()
+    }
+
     pub fn is_known(&self, node: &NodeAddr) -> bool {
         self.known.contains_key(node)
     }
