@@ -56,7 +56,7 @@ pub enum ClientError {
         url: String,
         path: String,
         status: u16,
-        body: ErrorBody,
+        body: Box<ErrorBody>,
     },
     /// A non-200 answer without the API's error body (API.md): the peer
     /// broke the API, but its status and text still say something to a user.
@@ -273,7 +273,7 @@ impl Client {
                 url: self.base.clone(),
                 path: path.to_string(),
                 status,
-                body,
+                body: Box::new(body),
             }),
             Err(_) => Err(ClientError::UnexplainedRefusal {
                 url: self.base.clone(),
