@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::types::{Address, Block, BlockHeader, Hash, Transaction};
 use crate::wire::{
-    BlockAccepted, BlockchainInfo, ErrorBody, Health, NODE_HEADER, NodeAddr, TransactionList,
+    AddressHistoryEntry, AddressInfo, AddressMempoolEntry, BlockAccepted, BlockchainInfo,
+    ErrorBody, Health, NODE_HEADER, NodeAddr, TransactionList, TransactionStatus, UnspentOutputs,
 };
 
 /// Bound of an answer the API does not bound otherwise (API.md §8).
@@ -17,21 +18,38 @@ pub const ANSWER_LIMIT: usize = 2 * 1024 * 1024;
 /// Bound of an answer holding whole blocks (`GET /blocks/?…`: 16 MiB,
 /// API.md §3), and of a mempool listing.
 pub const BLOCKS_ANSWER_LIMIT: usize = 16 * 1024 * 1024;
+/// Bound of an answer listing an address's unspent outputs or mempool
+/// entries, which the API does not page (API.md §5).
+pub const LISTING_ANSWER_LIMIT: usize = 32 * 1024 * 1024;
+/// The most of a non-API error text (a proxy's page…) kept in an error.
+const ERROR_TEXT_LIMIT: usize = 1024;
 /// Default time for one request, connection included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The time a node has to answer "the check" (API.md §1).
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Why a request got no usable answer.
+/// Why a request got no usable answer. Silence comes in three kinds, told
+/// apart because a post that may have been sent may also have taken effect:
+/// `Unreachable` (never sent), `Timeout` and `Interrupted` (perhaps sent).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
+    /// No connection could be made: the request was not sent.
     #[error("{url} unreachable: {reason}")]
     Unreachable { url: String, reason: String },
+    /// No complete answer in time; the request may have been sent.
     #[error("{url}{path}: no answer within {} ms", timeout.as_millis())]
     Timeout {
         url: String,
         path: String,
         timeout: Duration,
+    },
+    /// The connection failed after the request may have been sent, before
+    /// a complete answer (closed, reset).
+    #[error("{url}{path}: connection lost before an answer: {reason}")]
+    Interrupted {
+        url: String,
+        path: String,
+        reason: String,
     },
     #[error("{url}{path} answered {status}: {}: {}", body.error, body.message)]
     Refused {
@@ -39,6 +57,16 @@ pub enum ClientError {
         path: String,
         status: u16,
         body: Box<ErrorBody>,
+    },
+    /// A non-200 answer without the API's error body (API.md): the peer
+    /// broke the API, but its status and text still say something to a user.
+    #[error("{url}{path} answered {status} without an error body: {text}")]
+    UnexplainedRefusal {
+        url: String,
+        path: String,
+        status: u16,
+        /// The answer as text, cut after a kilobyte.
+        text: String,
     },
     #[error("{url}{path}: malformed answer: {reason}")]
     Malformed {
@@ -66,25 +94,31 @@ impl ClientError {
     /// The HTTP status of a refusal.
     pub fn status(&self) -> Option<u16> {
         match self {
-            ClientError::Refused { status, .. } => Some(*status),
+            ClientError::Refused { status, .. }
+            | ClientError::UnexplainedRefusal { status, .. } => Some(*status),
             _ => None,
         }
     }
 
-    /// The peer broke the API (malformed or oversized answer): a reason to
-    /// ban it (API.md §8 "Bad peers"). Silence and refusals are not.
+    /// The peer broke the API (malformed or oversized answer, or a refusal
+    /// without an error body): a reason to ban it (API.md §8 "Bad peers").
+    /// Silence and refusals are not.
     pub fn is_misbehaviour(&self) -> bool {
         matches!(
             self,
-            ClientError::Malformed { .. } | ClientError::TooLarge { .. }
+            ClientError::Malformed { .. }
+                | ClientError::TooLarge { .. }
+                | ClientError::UnexplainedRefusal { .. }
         )
     }
 
-    /// No answer at all (down, or too slow).
+    /// No answer at all (down, too slow, or the connection lost).
     pub fn is_silence(&self) -> bool {
         matches!(
             self,
-            ClientError::Unreachable { .. } | ClientError::Timeout { .. }
+            ClientError::Unreachable { .. }
+                | ClientError::Timeout { .. }
+                | ClientError::Interrupted { .. }
         )
     }
 }
@@ -154,27 +188,33 @@ impl Client {
         self.timeout
     }
 
-    fn unreachable(&self, e: &reqwest::Error) -> ClientError {
-        let reason = if e.is_connect() {
-            "connection refused or failed".to_string()
-        } else {
-            e.to_string()
-        };
-        ClientError::Unreachable {
-            url: self.base.clone(),
-            reason,
-        }
-    }
-
+    /// Classifies a failure of reqwest: before the request was sent
+    /// (connecting, building it) or perhaps after.
     fn transport(&self, path: &str, e: reqwest::Error) -> ClientError {
-        if e.is_timeout() {
+        if e.is_connect() || e.is_builder() {
+            let reason = if e.is_builder() {
+                e.to_string()
+            } else if e.is_timeout() {
+                "connection timed out".to_string()
+            } else {
+                "connection refused or failed".to_string()
+            };
+            ClientError::Unreachable {
+                url: self.base.clone(),
+                reason,
+            }
+        } else if e.is_timeout() {
             ClientError::Timeout {
                 url: self.base.clone(),
                 path: path.to_string(),
                 timeout: self.timeout,
             }
         } else {
-            self.unreachable(&e)
+            ClientError::Interrupted {
+                url: self.base.clone(),
+                path: path.to_string(),
+                reason: error_chain(&e),
+            }
         }
     }
 
@@ -235,7 +275,13 @@ impl Client {
                 status,
                 body: Box::new(body),
             }),
-            Err(_) => Err(malformed(format!("status {status} without an error body"))),
+            Err(_) => Err(ClientError::UnexplainedRefusal {
+                url: self.base.clone(),
+                path: path.to_string(),
+                status,
+                text: String::from_utf8_lossy(&body[..body.len().min(ERROR_TEXT_LIMIT)])
+                    .into_owned(),
+            }),
         }
     }
 
@@ -357,6 +403,60 @@ impl Client {
         )
     }
 
+    /// `GET /transactions/{hash}/status/`.
+    pub async fn transaction_status(&self, hash: &Hash) -> Result<TransactionStatus, ClientError> {
+        self.get(&format!("/transactions/{hash}/status/"), ANSWER_LIMIT)
+            .await
+    }
+
+    /// `GET /utxo/{address}/`: the confirmed unspent outputs; with
+    /// `mempool`, `?mempool=true`: as the mempool sees them (API.md §5).
+    pub async fn utxo(
+        &self,
+        address: &Address,
+        mempool: bool,
+    ) -> Result<UnspentOutputs, ClientError> {
+        let path = if mempool {
+            format!("/utxo/{address}/?mempool=true")
+        } else {
+            format!("/utxo/{address}/")
+        };
+        self.get(&path, LISTING_ANSWER_LIMIT).await
+    }
+
+    /// `GET /addresses/{address}/`.
+    pub async fn address(&self, address: &Address) -> Result<AddressInfo, ClientError> {
+        self.get(&format!("/addresses/{address}/"), ANSWER_LIMIT)
+            .await
+    }
+
+    /// `GET /addresses/{address}/mempool/`: in arrival order.
+    pub async fn address_mempool(
+        &self,
+        address: &Address,
+    ) -> Result<Vec<AddressMempoolEntry>, ClientError> {
+        self.get(
+            &format!("/addresses/{address}/mempool/"),
+            LISTING_ANSWER_LIMIT,
+        )
+        .await
+    }
+
+    /// `GET /addresses/{address}/transactions/?limit=…[&before=…]`: one page
+    /// of the confirmed history, newest first, continuing after `before`.
+    pub async fn address_transactions(
+        &self,
+        address: &Address,
+        limit: usize,
+        before: Option<&Hash>,
+    ) -> Result<Vec<AddressHistoryEntry>, ClientError> {
+        let path = match before {
+            Some(hash) => format!("/addresses/{address}/transactions/?limit={limit}&before={hash}"),
+            None => format!("/addresses/{address}/transactions/?limit={limit}"),
+        };
+        self.get(&path, ANSWER_LIMIT).await
+    }
+
     /// `GET /mining/template/?address=…`.
     pub async fn template(&self, address: &Address) -> Result<Block, ClientError> {
         self.get(
@@ -393,10 +493,104 @@ impl Client {
     }
 }
 
+/// `e` and its sources, as one line (reqwest's own text is often only
+/// "error sending request").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn not_found_is_none<T>(result: Result<T, ClientError>) -> Result<Option<T>, ClientError> {
     match result {
         Ok(v) => Ok(Some(v)),
         Err(ClientError::Refused { status: 404, .. }) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+// The runtime for these tests comes with the `node` feature.
+#[cfg(all(test, feature = "node"))]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+
+    /// A server answering one request with `(status, body)` (`None`: it
+    /// reads the request, then hangs up without a word).
+    fn serve_once(answer: Option<(u16, &'static str)>) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
+        let url = format!("http://{}", listener.local_addr().expect("bound"));
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let Ok(clone) = stream.try_clone() else {
+                return;
+            };
+            let mut reader = BufReader::new(clone);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            if let Some((status, body)) = answer {
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn silence_is_told_apart_from_refusal_and_misbehaviour() {
+        // Nothing listens on port 1: never sent.
+        let e = Client::new("127.0.0.1:1").health().await.unwrap_err();
+        assert!(matches!(e, ClientError::Unreachable { .. }), "{e}");
+        assert!(e.is_silence() && !e.is_misbehaviour());
+
+        // Read, then no answer: perhaps sent.
+        let e = Client::new(&serve_once(None)).health().await.unwrap_err();
+        assert!(matches!(e, ClientError::Interrupted { .. }), "{e}");
+        assert!(e.is_silence() && !e.is_misbehaviour());
+
+        let refusal = r#"{"error":"bad_request","message":"no"}"#;
+        let e = Client::new(&serve_once(Some((400, refusal))))
+            .health()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code(), e.status()),
+            (Some("bad_request"), Some(400)),
+            "{e}"
+        );
+        assert!(!e.is_silence() && !e.is_misbehaviour());
+
+        let e = Client::new(&serve_once(Some((502, "bad gateway"))))
+            .health()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, ClientError::UnexplainedRefusal { status: 502, text, .. } if text == "bad gateway"),
+            "{e}"
+        );
+        assert!(e.is_misbehaviour());
+    }
+
+    #[tokio::test]
+    async fn address_answers_are_typed() {
+        let answer = r#"{"address":"0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79","balance":1,"unconfirmed_balance":-0.5,"received":2,"sent":1,"transaction_count":3}"#;
+        let info = Client::new(&serve_once(Some((200, answer))))
+            .address(&Address([1; 20]))
+            .await
+            .expect("an address answer");
+        assert_eq!(info.unconfirmed_balance.units(), -50_000_000);
+        assert_eq!(info.transaction_count, 3);
     }
 }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use primitive_types::U256;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::types::{Address, Amount, Hash, Target, TransactionHeader};
+use crate::types::{Address, Amount, Hash, SignedAmount, Target, TransactionHeader};
 
 /// The header naming the node that relays a block or transaction (API.md §8).
 pub const NODE_HEADER: &str = "X-Cinder-Node";
@@ -196,6 +196,121 @@ pub struct TransactionList {
     pub transaction_headers: Vec<TransactionHeader>,
 }
 
+/// Where a transaction is, as `GET /transactions/{hash}/status/` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionState {
+    Mempool,
+    Confirmed,
+    Unknown,
+}
+
+/// `GET /transactions/{hash}/status/` (API.md §4): `block_height` and
+/// `confirmations` only when confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionStatus {
+    pub status: TransactionState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_height: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
+}
+
+impl TransactionStatus {
+    pub fn mempool() -> TransactionStatus {
+        TransactionStatus {
+            status: TransactionState::Mempool,
+            block_height: None,
+            confirmations: None,
+        }
+    }
+
+    pub fn unknown() -> TransactionStatus {
+        TransactionStatus {
+            status: TransactionState::Unknown,
+            block_height: None,
+            confirmations: None,
+        }
+    }
+
+    /// Confirmed at `block_height` on a chain whose tip is at `tip`.
+    pub fn confirmed(block_height: u64, tip: u64) -> TransactionStatus {
+        TransactionStatus {
+            status: TransactionState::Confirmed,
+            block_height: Some(block_height),
+            confirmations: Some(tip.saturating_sub(block_height) + 1),
+        }
+    }
+}
+
+/// An unspent output as `GET /utxo/{address}/[?mempool=true]` lists it
+/// (API.md §5). `block_height` and `transaction_index` are `None` for an
+/// output of a mempool transaction; `coinbase` outputs mature counting from
+/// `block_height`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnspentOutput {
+    pub block_height: Option<u64>,
+    pub transaction_hash: Hash,
+    pub transaction_index: Option<u32>,
+    pub output_index: u32,
+    pub value: Amount,
+    pub coinbase: bool,
+}
+
+/// `GET /utxo/{address}/[?mempool=true]`: the unspent outputs and their sum.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnspentOutputs {
+    pub utxo_outputs: Vec<UnspentOutput>,
+    pub balance: Amount,
+}
+
+/// `GET /addresses/{address}/` (API.md §5).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressInfo {
+    pub address: Address,
+    /// Confirmed balance, immature coinbase outputs included.
+    pub balance: Amount,
+    /// `balance` plus the mempool's net effect: negative while the
+    /// mempool spends more than the confirmed balance holds.
+    pub unconfirmed_balance: SignedAmount,
+    pub received: Amount,
+    pub sent: Amount,
+    pub transaction_count: u64,
+}
+
+impl AddressInfo {
+    /// The answer for an address that never received anything.
+    pub fn unused(address: Address) -> AddressInfo {
+        AddressInfo {
+            address,
+            balance: Amount::ZERO,
+            unconfirmed_balance: SignedAmount::ZERO,
+            received: Amount::ZERO,
+            sent: Amount::ZERO,
+            transaction_count: 0,
+        }
+    }
+}
+
+/// One entry of `GET /addresses/{address}/mempool/`: a mempool transaction
+/// and the signed change it makes to the address's balance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressMempoolEntry {
+    pub hash: Hash,
+    pub timestamp: u64,
+    pub delta: SignedAmount,
+}
+
+/// One entry of `GET /addresses/{address}/transactions/`: a confirmed
+/// transaction and the signed change it made to the address's balance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressHistoryEntry {
+    pub hash: Hash,
+    pub block_height: u64,
+    pub timestamp: u64,
+    pub delta: SignedAmount,
+}
+
 /// The body of every non-200 answer (API.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -238,6 +353,59 @@ mod tests {
         assert_eq!(
             "[::1]:8".parse::<NodeAddr>().map(|n| n.url()),
             Ok("http://[::1]:8".to_string())
+        );
+    }
+
+    #[test]
+    fn address_shapes_read_what_the_node_writes() {
+        let utxo: UnspentOutputs = serde_json::from_str(
+            r#"{"utxo_outputs":[
+                {"block_height":3,"transaction_hash":"11111111111111111111111111111111111111111111111111111111111111aa","transaction_index":0,"output_index":0,"value":1.5,"coinbase":true},
+                {"block_height":null,"transaction_hash":"22222222222222222222222222222222222222222222222222222222222222bb","transaction_index":null,"output_index":1,"value":0.00000001,"coinbase":false}
+            ],"balance":1.50000001}"#,
+        )
+        .expect("a utxo answer");
+        assert_eq!(utxo.utxo_outputs.len(), 2);
+        assert_eq!(utxo.utxo_outputs[0].value, Amount::from_units(150_000_000));
+        assert_eq!(utxo.utxo_outputs[1].block_height, None);
+        assert_eq!(utxo.utxo_outputs[1].transaction_index, None);
+        assert_eq!(utxo.balance, Amount::from_units(150_000_001));
+        let text = serde_json::to_string(&utxo.utxo_outputs[1]).expect("serialises");
+        assert!(
+            text.contains(r#""block_height":null"#) && text.contains(r#""value":0.00000001"#),
+            "{text}"
+        );
+
+        let history: Vec<AddressHistoryEntry> = serde_json::from_str(
+            r#"[{"hash":"11111111111111111111111111111111111111111111111111111111111111aa","block_height":4,"timestamp":5,"delta":-1.2}]"#,
+        )
+        .expect("a history page");
+        assert_eq!(history[0].delta.units(), -120_000_000);
+        assert!(
+            serde_json::to_string(&history[0])
+                .expect("serialises")
+                .ends_with(r#""delta":-1.2}"#)
+        );
+
+        let mempool: Vec<AddressMempoolEntry> = serde_json::from_str(
+            r#"[{"hash":"11111111111111111111111111111111111111111111111111111111111111aa","timestamp":5,"delta":0.5}]"#,
+        )
+        .expect("a mempool listing");
+        assert_eq!(mempool[0].delta.units(), 50_000_000);
+
+        // The mempool may spend more than the confirmed balance shows.
+        let info: AddressInfo = serde_json::from_str(
+            r#"{"address":"0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79","balance":0,"unconfirmed_balance":-0.5,"received":3,"sent":3,"transaction_count":2}"#,
+        )
+        .expect("an address answer");
+        assert_eq!(info.unconfirmed_balance.units(), -50_000_000);
+        assert_eq!(info.transaction_count, 2);
+        assert!(
+            serde_json::from_str::<AddressInfo>(
+                r#"{"address":"0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79","balance":-1,"unconfirmed_balance":0,"received":0,"sent":0,"transaction_count":0}"#,
+            )
+            .is_err(),
+            "a confirmed balance is never negative"
         );
     }
 

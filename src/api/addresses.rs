@@ -1,33 +1,25 @@
-//! Addresses and unspent outputs (API.md §5).
+//! Addresses and unspent outputs (API.md §5), written as the shapes of
+//! [`crate::wire`].
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
 
 use super::params::{parse_address, parse_hash, query_map, query_u64};
 use super::{ApiError, AppState};
-use crate::state::{self, UnspentOutput};
-use crate::types::{Address, Amount, OutPoint};
+use crate::state;
+use crate::types::{Address, Amount, OutPoint, SignedAmount};
+use crate::wire::{
+    AddressHistoryEntry, AddressInfo, AddressMempoolEntry, UnspentOutput, UnspentOutputs,
+};
 
-/// A signed amount written as an exact JSON number (`-1.2`, `0.5`).
-pub fn signed_amount(units: i64) -> Value {
-    let magnitude = Amount::from_units(units.unsigned_abs());
-    let text = if units < 0 {
-        format!("-{magnitude}")
-    } else {
-        magnitude.to_string()
-    };
-    Value::Number(serde_json::Number::from_string_unchecked(text))
-}
-
-fn unspent_json(o: &UnspentOutput) -> Value {
-    json!({
-        "block_height": o.block_height,
-        "transaction_hash": o.transaction_hash,
-        "transaction_index": o.transaction_index,
-        "output_index": o.output_index,
-        "value": o.value,
-        "coinbase": o.coinbase,
-    })
+fn confirmed_output(o: &state::UnspentOutput) -> UnspentOutput {
+    UnspentOutput {
+        block_height: Some(o.block_height),
+        transaction_hash: o.transaction_hash,
+        transaction_index: Some(o.transaction_index),
+        output_index: o.output_index,
+        value: o.value,
+        coinbase: o.coinbase,
+    }
 }
 
 fn mempool_flag(req: &HttpRequest) -> Result<bool, ApiError> {
@@ -41,13 +33,13 @@ fn mempool_flag(req: &HttpRequest) -> Result<bool, ApiError> {
     }
 }
 
-/// The unspent outputs of an address as JSON and their balance: confirmed,
-/// or as the mempool sees them.
+/// The unspent outputs of an address and their balance: confirmed, or as
+/// the mempool sees them.
 async fn unspent(
     state: &AppState,
     address: Address,
     with_mempool: bool,
-) -> Result<(Vec<Value>, Amount), ApiError> {
+) -> Result<UnspentOutputs, ApiError> {
     let node = state.node.clone();
     let confirmed = web::block(move || {
         node.reads()
@@ -56,10 +48,10 @@ async fn unspent(
     .await??;
     if !with_mempool {
         let balance = confirmed.iter().map(|o| o.value.units()).sum();
-        return Ok((
-            confirmed.iter().map(unspent_json).collect(),
-            Amount::from_units(balance),
-        ));
+        return Ok(UnspentOutputs {
+            utxo_outputs: confirmed.iter().map(confirmed_output).collect(),
+            balance: Amount::from_units(balance),
+        });
     }
     let node = state.node.clone();
     let view = web::block(move || node.mempool_view_of(&address)).await?;
@@ -71,20 +63,23 @@ async fn unspent(
             .contains(&OutPoint::new(o.transaction_hash, o.output_index))
     }) {
         balance += o.value.units();
-        items.push(unspent_json(o));
+        items.push(confirmed_output(o));
     }
     for (hash, index, value) in &view.created {
         balance += value.units();
-        items.push(json!({
-            "block_height": null,
-            "transaction_hash": hash,
-            "transaction_index": null,
-            "output_index": index,
-            "value": value,
-            "coinbase": false,
-        }));
+        items.push(UnspentOutput {
+            block_height: None,
+            transaction_hash: *hash,
+            transaction_index: None,
+            output_index: *index,
+            value: *value,
+            coinbase: false,
+        });
     }
-    Ok((items, Amount::from_units(balance)))
+    Ok(UnspentOutputs {
+        utxo_outputs: items,
+        balance: Amount::from_units(balance),
+    })
 }
 
 pub async fn utxo(
@@ -93,8 +88,8 @@ pub async fn utxo(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let address = parse_address(&path.into_inner())?;
-    let (items, balance) = unspent(&state, address, mempool_flag(&req)?).await?;
-    Ok(HttpResponse::Ok().json(json!({"utxo_outputs": items, "balance": balance})))
+    let answer = unspent(&state, address, mempool_flag(&req)?).await?;
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 pub async fn utxo_outputs(
@@ -103,8 +98,8 @@ pub async fn utxo_outputs(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let address = parse_address(&path.into_inner())?;
-    let (items, _) = unspent(&state, address, mempool_flag(&req)?).await?;
-    Ok(HttpResponse::Ok().json(items))
+    let answer = unspent(&state, address, mempool_flag(&req)?).await?;
+    Ok(HttpResponse::Ok().json(answer.utxo_outputs))
 }
 
 pub async fn utxo_outputs_of(
@@ -115,11 +110,11 @@ pub async fn utxo_outputs_of(
     let (address, hash) = path.into_inner();
     let address = parse_address(&address)?;
     let hash = parse_hash(&hash, "transaction hash")?;
-    let (items, _) = unspent(&state, address, mempool_flag(&req)?).await?;
-    let hash_text = Value::String(hash.to_string());
-    let items: Vec<Value> = items
+    let answer = unspent(&state, address, mempool_flag(&req)?).await?;
+    let items: Vec<UnspentOutput> = answer
+        .utxo_outputs
         .into_iter()
-        .filter(|o| o["transaction_hash"] == hash_text)
+        .filter(|o| o.transaction_hash == hash)
         .collect();
     Ok(HttpResponse::Ok().json(items))
 }
@@ -137,15 +132,16 @@ pub async fn address(
         Ok::<_, ApiError>((totals, node.mempool_net_effect(&address)))
     })
     .await??;
-    let unconfirmed = totals.balance.units() as i64 + net;
-    Ok(HttpResponse::Ok().json(json!({
-        "address": address,
-        "balance": totals.balance,
-        "unconfirmed_balance": signed_amount(unconfirmed),
-        "received": totals.received,
-        "sent": totals.sent,
-        "transaction_count": totals.transaction_count,
-    })))
+    let unconfirmed_balance =
+        SignedAmount::credit(totals.balance).saturating_add(SignedAmount::from_units(net));
+    Ok(HttpResponse::Ok().json(AddressInfo {
+        address,
+        balance: totals.balance,
+        unconfirmed_balance,
+        received: totals.received,
+        sent: totals.sent,
+        transaction_count: totals.transaction_count,
+    }))
 }
 
 pub async fn address_transactions(
@@ -169,15 +165,13 @@ pub async fn address_transactions(
     .ok_or_else(|| {
         ApiError::bad_request("before is not a transaction in this address's history")
     })?;
-    let items: Vec<Value> = page
+    let items: Vec<AddressHistoryEntry> = page
         .iter()
-        .map(|e| {
-            json!({
-                "hash": e.hash,
-                "block_height": e.block_height,
-                "timestamp": e.timestamp,
-                "delta": signed_amount(e.delta),
-            })
+        .map(|e| AddressHistoryEntry {
+            hash: e.hash,
+            block_height: e.block_height,
+            timestamp: e.timestamp,
+            delta: SignedAmount::from_units(e.delta),
         })
         .collect();
     Ok(HttpResponse::Ok().json(items))
@@ -190,9 +184,13 @@ pub async fn address_mempool(
     let address = parse_address(&path.into_inner())?;
     let node = state.node.clone();
     let entries = web::block(move || node.mempool_entries_of(&address)).await?;
-    let items: Vec<Value> = entries
+    let items: Vec<AddressMempoolEntry> = entries
         .into_iter()
-        .map(|(hash, timestamp, delta)| json!({"hash": hash, "timestamp": timestamp, "delta": signed_amount(delta)}))
+        .map(|(hash, timestamp, delta)| AddressMempoolEntry {
+            hash,
+            timestamp,
+            delta: SignedAmount::from_units(delta),
+        })
         .collect();
     Ok(HttpResponse::Ok().json(items))
 }

@@ -1,13 +1,12 @@
 //! The mempool's transactions (API.md §4).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
 
 use super::params::{ItemId, parse_hash, parse_item_id, read_body};
 use super::{ApiError, AppState};
 use crate::state::{self, StoreError};
 use crate::types::Transaction;
-use crate::wire::TransactionList;
+use crate::wire::{TransactionList, TransactionStatus};
 
 /// Body limit of `POST /transactions/` (API.md).
 pub const TRANSACTION_BODY_LIMIT: usize = 256 * 1024;
@@ -68,9 +67,9 @@ pub async fn status(
     })
     .await??;
     Ok(HttpResponse::Ok().json(match found {
-        None => json!({"status": "mempool"}),
-        Some((Some((height, _)), tip)) => json!({"status": "confirmed", "block_height": height, "confirmations": tip.saturating_sub(height) + 1}),
-        Some((None, _)) => json!({"status": "unknown"}),
+        None => TransactionStatus::mempool(),
+        Some((Some((height, _)), tip)) => TransactionStatus::confirmed(height, tip),
+        Some((None, _)) => TransactionStatus::unknown(),
     }))
 }
 

@@ -5,9 +5,11 @@
 mod amount;
 mod block;
 mod bytes;
+mod signed_amount;
 mod transaction;
 
 pub use amount::{Amount, AmountError, COIN};
 pub use block::{Block, BlockHeader, BlockSummary, HEADER_LEN, HeaderHasher, NONCE_OFFSET};
 pub use bytes::{Address, AddressInputError, Hash, HexError, Signature, Target};
+pub use signed_amount::SignedAmount;
 pub use transaction::{Input, OutPoint, Output, Transaction, TransactionHeader, output_hash};

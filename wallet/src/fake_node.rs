@@ -9,7 +9,8 @@ use zeroize::Zeroizing;
 use crate::SignedAmount;
 use crate::keys::{Secrets, WalletKeys};
 use crate::node::{
-    AddressInfo, ChainInfo, HistoryEntry, MempoolEntry, NodeClient, NodeError, UnspentOutput,
+    AddressHistoryEntry, AddressInfo, AddressMempoolEntry, ChainInfo, NodeClient, NodeError,
+    UnspentOutput,
 };
 
 pub const MNEMONIC: &str =
@@ -25,8 +26,8 @@ pub fn test_keys() -> WalletKeys {
 #[derive(Default, Clone)]
 struct FakeAddress {
     info: Option<AddressInfo>,
-    mempool: Vec<MempoolEntry>,
-    history: Vec<HistoryEntry>,
+    mempool: Vec<AddressMempoolEntry>,
+    history: Vec<AddressHistoryEntry>,
     utxos: Vec<UnspentOutput>,
 }
 
@@ -76,7 +77,7 @@ impl FakeNode {
 
     pub fn add_mempool_entry(&self, address: Address, hash: Hash, delta_units: i64) {
         self.with(address, |a, info| {
-            a.mempool.push(MempoolEntry {
+            a.mempool.push(AddressMempoolEntry {
                 hash,
                 timestamp: 1_763_800_000,
                 delta: SignedAmount::from_units(delta_units),
@@ -89,7 +90,7 @@ impl FakeNode {
 
     pub fn add_history(&self, address: Address, hash: Hash, block_height: u64, delta_units: i64) {
         self.with(address, |a, info| {
-            a.history.push(HistoryEntry {
+            a.history.push(AddressHistoryEntry {
                 hash,
                 block_height,
                 timestamp: 1_763_800_000 + block_height,
@@ -217,7 +218,7 @@ impl NodeClient for FakeNode {
             .unwrap_or_else(|| AddressInfo::unused(*address)))
     }
 
-    fn address_mempool(&self, address: &Address) -> Result<Vec<MempoolEntry>, NodeError> {
+    fn address_mempool(&self, address: &Address) -> Result<Vec<AddressMempoolEntry>, NodeError> {
         Ok(self
             .state
             .borrow()
@@ -227,7 +228,10 @@ impl NodeClient for FakeNode {
             .unwrap_or_default())
     }
 
-    fn address_transactions(&self, address: &Address) -> Result<Vec<HistoryEntry>, NodeError> {
+    fn address_transactions(
+        &self,
+        address: &Address,
+    ) -> Result<Vec<AddressHistoryEntry>, NodeError> {
         Ok(self
             .state
             .borrow()
@@ -278,10 +282,10 @@ impl NodeClient for DownNode {
     fn address_info(&self, _: &Address) -> Result<AddressInfo, NodeError> {
         Err(Self::down())
     }
-    fn address_mempool(&self, _: &Address) -> Result<Vec<MempoolEntry>, NodeError> {
+    fn address_mempool(&self, _: &Address) -> Result<Vec<AddressMempoolEntry>, NodeError> {
         Err(Self::down())
     }
-    fn address_transactions(&self, _: &Address) -> Result<Vec<HistoryEntry>, NodeError> {
+    fn address_transactions(&self, _: &Address) -> Result<Vec<AddressHistoryEntry>, NodeError> {
         Err(Self::down())
     }
     fn mempool_transaction(&self, _: &Hash) -> Result<Option<Transaction>, NodeError> {

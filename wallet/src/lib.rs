@@ -16,7 +16,6 @@ pub mod keystore;
 pub mod node;
 pub mod prompt;
 pub mod send;
-pub mod signed_amount;
 
 #[cfg(test)]
 mod fake_node;
@@ -26,7 +25,7 @@ use std::io::Write;
 use cinder::types::{Address, AddressInputError, Amount, AmountError};
 use serde::Serialize;
 
-pub use signed_amount::SignedAmount;
+pub use cinder::types::SignedAmount;
 
 /// Unused addresses in a row after which discovery stops (BIP-44's gap limit).
 pub const GAP_LIMIT: u32 = 20;

@@ -1,10 +1,11 @@
-//! A signed change of balance. The protocol's `Amount` is unsigned; the
-//! node writes the `delta` of an address's history as an amount with an
-//! optional minus sign (API.md §5), and the wallet sums and prints them.
+//! `SignedAmount`: a signed change of balance. The protocol's `Amount` is
+//! unsigned; the API writes the `delta` of an address's history and its
+//! `unconfirmed_balance` as an amount with an optional minus sign (API.md
+//! §5), the node computes them and the wallet sums and prints them.
 
 use std::fmt;
 
-use cinder::types::{Amount, AmountError};
+use super::{Amount, AmountError};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A signed number of base units, written like an amount with an optional
@@ -106,6 +107,17 @@ impl<'de> Deserialize<'de> for SignedAmount {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn text_round_trip(units in -(Amount::MAX_MONEY.units() as i64)..=Amount::MAX_MONEY.units() as i64) {
+            let a = SignedAmount::from_units(units);
+            prop_assert_eq!(SignedAmount::parse(&a.to_string()), Ok(a));
+            let json = serde_json::to_string(&a).unwrap();
+            prop_assert_eq!(serde_json::from_str::<SignedAmount>(&json).unwrap(), a);
+        }
+    }
 
     #[test]
     fn parses_and_writes_signed_amounts_exactly() {
@@ -115,7 +127,7 @@ mod tests {
             ("0", 0),
             ("-0.00000001", -1),
         ] {
-            let value = SignedAmount::parse(text).unwrap();
+            let value = SignedAmount::parse(text).expect("a signed amount");
             assert_eq!(value.units(), units);
             assert_eq!(value.to_string(), text);
         }
