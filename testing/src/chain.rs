@@ -96,11 +96,19 @@ pub fn blocks_with_coins(count: u64, per_block: usize) -> (Vec<Block>, Vec<Coin>
         let outputs = PER_FANOUT.min(per_block - f * PER_FANOUT);
         let each = (total - 100_000) / outputs as u64;
         let fan = spend(
-            Coin { tx: coinbase.hash, index: 0, value: total },
+            Coin {
+                tx: coinbase.hash,
+                index: 0,
+                value: total,
+            },
             &vec![(me, each); outputs],
             ts,
         );
-        coins.extend((0..outputs as u32).map(|i| Coin { tx: fan.hash, index: i, value: each }));
+        coins.extend((0..outputs as u32).map(|i| Coin {
+            tx: fan.hash,
+            index: i,
+            value: each,
+        }));
         fans.push(fan);
     }
     ts += 10;
@@ -116,7 +124,11 @@ pub fn blocks_with_coins(count: u64, per_block: usize) -> (Vec<Block>, Vec<Coin>
             let fee = 300;
             let change = coin.value - pay - fee;
             let tx = spend(*coin, &[(payee(n), pay), (me, change)], ts);
-            *coin = Coin { tx: tx.hash, index: 1, value: change };
+            *coin = Coin {
+                tx: tx.hash,
+                index: 1,
+                value: change,
+            };
             txs.push(tx);
         }
         let b = block_on(chain.last().expect("a tip"), &me, txs, ts);

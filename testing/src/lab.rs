@@ -80,19 +80,25 @@ fn spread_of(mut times: Vec<Duration>) -> Spread {
 
 /// Waits until `seen` is true on every node but the first (each watched by
 /// a thread of its own); the time it took for the last one.
-fn until_everywhere(net: &Network, start: Instant, seen: impl Fn(&str) -> bool + Send + Sync) -> Duration {
+fn until_everywhere(
+    net: &Network,
+    start: Instant,
+    seen: impl Fn(&str) -> bool + Send + Sync,
+) -> Duration {
     let seen = &seen;
     std::thread::scope(|s| {
         let watchers: Vec<_> = net.nodes[1..]
             .iter()
             .map(|n| {
                 let url = n.url.clone();
-                s.spawn(move || loop {
-                    if seen(&url) {
-                        return start.elapsed();
+                s.spawn(move || {
+                    loop {
+                        if seen(&url) {
+                            return start.elapsed();
+                        }
+                        assert!(start.elapsed() < PATIENCE, "{url} never saw it");
+                        std::thread::sleep(POLL);
                     }
-                    assert!(start.elapsed() < PATIENCE, "{url} never saw it");
-                    std::thread::sleep(POLL);
                 })
             })
             .collect();
@@ -126,7 +132,9 @@ pub fn block_spread(net: &Network, block: &Block) -> Duration {
     let start = Instant::now();
     let (status, answer) = post(&net.nodes[0].url, "/blocks/", &body);
     assert_eq!(status, 200, "block refused: {answer}");
-    until_everywhere(net, start, |url| get(url, "/blocks/last/").1["hash"] == hash)
+    until_everywhere(net, start, |url| {
+        get(url, "/blocks/last/").1["hash"] == hash
+    })
 }
 
 /// What a fresh node's sync showed.
@@ -170,7 +178,14 @@ fn node_json(node: &NodeProcess) -> String {
 /// Node A holds `blocks`; a fresh node B is introduced to it and syncs.
 pub fn sync_figures(blocks: &[Block]) -> SyncFigures {
     let local_time = local_connect_time(blocks);
-    let alone = ["--dns", "127.0.0.1:9", "--update-interval", "1", "--sync-interval", "1"];
+    let alone = [
+        "--dns",
+        "127.0.0.1:9",
+        "--update-interval",
+        "1",
+        "--sync-interval",
+        "1",
+    ];
     let a = node_with_chain(blocks, &alone);
     let b = NodeProcess::start(&alone);
     let target = Value::String(blocks.last().expect("a tip").hash.to_string());
@@ -260,7 +275,14 @@ impl Drop for SilentPeer {
 /// A holding `blocks`: the time from introducing both until its first block
 /// arrives (the silent one is asked first, stalls, and is left).
 pub fn stall_resume_time(blocks: &[Block]) -> Duration {
-    let alone = ["--dns", "127.0.0.1:9", "--update-interval", "1", "--sync-interval", "1"];
+    let alone = [
+        "--dns",
+        "127.0.0.1:9",
+        "--update-interval",
+        "1",
+        "--sync-interval",
+        "1",
+    ];
     let a = node_with_chain(blocks, &alone);
     let mut claim = get(&a.url, "/blockchain/").1;
     claim["total_work"] = Value::String("1000000000000000000000000".into());
@@ -273,7 +295,11 @@ pub fn stall_resume_time(blocks: &[Block]) -> Duration {
     assert_eq!(status, 200, "introduction refused: {answer}");
     wait_for("blocks flowing from the honest peer", PATIENCE, || {
         std::thread::sleep(Duration::from_millis(20));
-        (get(&b.url, "/blockchain/").1["height"].as_u64().unwrap_or(0) > 0).then_some(())
+        (get(&b.url, "/blockchain/").1["height"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0)
+        .then_some(())
     });
     start.elapsed()
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use cinder::types::Block;
 use serde_json::json;
-use testing::chain::{self, Coin, owner, payee};
 use support::fake_peer::{FakePeer, json as answer};
+use testing::chain::{self, Coin, owner, payee};
 use testing::{NodeProcess, SeedProcess, get, get_ok, post, wait_for};
 
 const SPREAD: Duration = Duration::from_secs(30);

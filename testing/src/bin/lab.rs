@@ -25,14 +25,22 @@ fn main() {
     let tip = blocks.last().expect("a tip").clone();
     let net = lab::Network::start(5, &blocks);
     let pay = |coin: &Coin, n: usize| chain::spend(*coin, &[(payee(n), coin.value - 500)], now);
-    let singles: Vec<_> = coins[..100].iter().enumerate().map(|(i, c)| pay(c, i)).collect();
+    let singles: Vec<_> = coins[..100]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| pay(c, i))
+        .collect();
     let spread = lab::transaction_spread(&net, &singles);
     println!(
         "relay, seed + 5 nodes: transaction to every mempool: median {:.3} s, max {:.3} s (100 transactions)",
         secs(spread.median),
         secs(spread.max)
     );
-    let txs: Vec<_> = coins[100..1100].iter().enumerate().map(|(i, c)| pay(c, 1000 + i)).collect();
+    let txs: Vec<_> = coins[100..1100]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| pay(c, 1000 + i))
+        .collect();
     let big = chain::block_on(&tip, &owner().address(), txs, tip.timestamp + 10);
     let took = lab::block_spread(&net, &big);
     println!(
@@ -63,7 +71,10 @@ fn main() {
         local_tps,
         100.0 * sync_tps / local_tps
     );
-    println!("sync, syncing node's peak RSS: {:.1} MiB", f.peak_rss_kib as f64 / 1024.0);
+    println!(
+        "sync, syncing node's peak RSS: {:.1} MiB",
+        f.peak_rss_kib as f64 / 1024.0
+    );
 
     // A stalled peer.
     let blocks = chain::blocks(20, 2);
