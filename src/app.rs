@@ -216,6 +216,14 @@ impl App {
         let peer_source: PeerSource = Arc::new(move || book.known());
         let book = self.peers.clone();
         let ban: BanSink = Arc::new(move |node, reason: &str| book.ban(node, reason));
+        // A peer whose check shows more work than ours: sync from it now,
+        // not at the next interval.
+        let (core, sync) = (self.node.clone(), self.sync.clone());
+        self.peers.observe_checks(Arc::new(move |peer, info| {
+            if info.total_work.0 > core.snapshot().info.total_work {
+                sync.request(Some(peer));
+            }
+        }));
         let relay = tokio::spawn(crate::p2p::relay_driver::run(
             self.node.clone(),
             client.clone(),

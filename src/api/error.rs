@@ -88,6 +88,9 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if self.status.is_client_error() {
+            tracing::debug!(status = self.status.as_u16(), code = %self.code, "request refused: {}", self.message);
+        }
         HttpResponse::build(self.status).json(ErrorBody {
             error: self.code.clone(),
             message: self.message.clone(),

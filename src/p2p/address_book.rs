@@ -12,7 +12,7 @@ use super::peers::{Admission, BookConfig, PeerBook, Refusal, Time};
 use super::store::SavedPeers;
 use crate::client::{CHECK_TIMEOUT, Client, ClientError};
 use crate::types::Hash;
-use crate::wire::NodeAddr;
+use crate::wire::{BlockchainInfo, NodeAddr};
 
 /// Checks in flight for announcements at most (`POST /`, `POST /nodes/`);
 /// beyond, an announcement is answered `503` at once.
@@ -62,7 +62,7 @@ pub async fn check_node(
     client: &Client,
     node: NodeAddr,
     genesis: Hash,
-) -> Result<(), CheckFailure> {
+) -> Result<BlockchainInfo, CheckFailure> {
     let info = client
         .to(node)
         .with_timeout(CHECK_TIMEOUT)
@@ -84,7 +84,7 @@ pub async fn check_node(
             ours: genesis,
         });
     }
-    Ok(())
+    Ok(info)
 }
 
 /// Why an announced node was not taken (`POST /`, `POST /nodes/`).
@@ -128,7 +128,13 @@ pub struct Peers {
     clock: Arc<dyn Clock>,
     announced_checks: tokio::sync::Semaphore,
     changed: tokio::sync::Notify,
+    /// Told what every node that passed a check answered (sync looks for
+    /// peers showing more work).
+    observer: Mutex<Option<CheckObserver>>,
 }
+
+/// What hears of a node's `/blockchain/` after a check it passed.
+pub type CheckObserver = Arc<dyn Fn(NodeAddr, &BlockchainInfo) + Send + Sync>;
 
 impl std::fmt::Debug for Peers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,6 +156,7 @@ impl Peers {
             clock,
             announced_checks: tokio::sync::Semaphore::new(MAX_ANNOUNCED_CHECKS),
             changed: tokio::sync::Notify::new(),
+            observer: Mutex::new(None),
         })
     }
 
@@ -259,13 +266,31 @@ impl Peers {
             .try_acquire()
             .map_err(|_| AnnounceError::Busy)?;
         // A client of its own: the handler's runtime owns its connection.
-        check_node(&Client::new(&node.url()), node, self.genesis)
+        let info = check_node(&Client::new(&node.url()), node, self.genesis)
             .await
             .map_err(|failure| AnnounceError::CheckFailed { node, failure })?;
+        self.checked(node, &info);
         let now = self.now();
         match self.with_book(|book| book.admit(node, now)) {
             Admission::Refused(refusal) => Err(refusal_error(node, refusal, now)),
             admission => Ok(admission),
+        }
+    }
+
+    /// Sets what hears of each check a node passed.
+    pub fn observe_checks(&self, observer: CheckObserver) {
+        *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(observer);
+    }
+
+    /// Tells the observer what `node` answered to its check.
+    pub fn checked(&self, node: NodeAddr, info: &BlockchainInfo) {
+        let observer = self
+            .observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(observer) = observer {
+            observer(node, info);
         }
     }
 

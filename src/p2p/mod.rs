@@ -21,7 +21,7 @@ pub mod sync_driver;
 
 #[cfg(feature = "p2p")]
 pub use address_book::{
-    AnnounceError, CheckFailure, Clock, MAX_ANNOUNCED_CHECKS, Peers, PeersConfig,
+    AnnounceError, CheckFailure, CheckObserver, Clock, MAX_ANNOUNCED_CHECKS, Peers, PeersConfig,
     SEED_LISTING_LIMIT, SystemClock, check_node,
 };
 pub use peers::{Admission, Ban, BookConfig, Outcome, PeerBook, Refusal, Time};

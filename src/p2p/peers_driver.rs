@@ -135,7 +135,8 @@ pub async fn round(peers: &Peers, client: &Client, config: &DriverConfig) {
     }
 
     let due = peers.with_book(|book| book.checks_due(now));
-    for (node, result) in check_all(client, due, peers.genesis(), config.max_in_flight).await {
+    for (node, result) in check_all(peers, client, due, peers.genesis(), config.max_in_flight).await
+    {
         let outcome =
             peers.with_book(|book| book.check_done(node, result.map_err(|e| e.to_string())));
         log_outcome(node, &outcome);
@@ -156,7 +157,14 @@ pub async fn round(peers: &Peers, client: &Client, config: &DriverConfig) {
     let now = peers.now();
     let candidates = peers.with_book(|book| book.candidates(heard, now));
     let mut added = Vec::new();
-    for (node, result) in check_all(client, candidates, peers.genesis(), config.max_in_flight).await
+    for (node, result) in check_all(
+        peers,
+        client,
+        candidates,
+        peers.genesis(),
+        config.max_in_flight,
+    )
+    .await
     {
         let outcome =
             peers.with_book(|book| book.check_done(node, result.map_err(|e| e.to_string())));
@@ -184,6 +192,7 @@ fn log_outcome(node: NodeAddr, outcome: &Outcome) {
 
 /// Checks `nodes`, at most `limit` at once.
 async fn check_all(
+    peers: &Peers,
     client: &Client,
     nodes: Vec<NodeAddr>,
     genesis: crate::types::Hash,
@@ -201,8 +210,11 @@ async fn check_all(
     }
     let mut results = Vec::new();
     while let Some(joined) = set.join_next().await {
-        if let Ok(result) = joined {
-            results.push(result);
+        if let Ok((node, result)) = joined {
+            if let Ok(info) = &result {
+                peers.checked(node, info);
+            }
+            results.push((node, result.map(|_| ())));
         }
     }
     results

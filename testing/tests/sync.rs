@@ -342,3 +342,40 @@ fn two_miners_converge_and_both_win_blocks() {
         || links(&a.url).then_some(()),
     );
 }
+
+/// A block relayed with `X-Cinder-Node` whose parent the receiver lacks
+/// answers `unknown_parent`, and the receiver syncs from the node it names
+/// at once (its sync interval is far away).
+#[test]
+fn an_unknown_parent_from_a_named_node_starts_a_sync_from_it() {
+    let blocks = chain::blocks(12, 2);
+    let quiet = [
+        "--dns",
+        "127.0.0.1:9",
+        "--update-interval",
+        "300",
+        "--sync-interval",
+        "300",
+    ];
+    let a = node_with_chain(&blocks, &quiet);
+    let b = NodeProcess::start(&quiet);
+    // Let B's start-up sync run pass (it knows nobody yet).
+    std::thread::sleep(Duration::from_secs(2));
+    let tip = blocks.last().expect("a tip");
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/blocks/", b.url))
+        .header("content-type", "application/json")
+        .header("X-Cinder-Node", a.addr())
+        .body(serde_json::to_string(tip).expect("JSON"))
+        .send()
+        .expect("B answers");
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().expect("an error body");
+    assert_eq!(body["error"], "unknown_parent");
+    let target = tip.hash.to_string();
+    wait_for(
+        "B synced from the node that relayed",
+        Duration::from_secs(30),
+        || (best_hash(&b.url) == target).then_some(()),
+    );
+}
