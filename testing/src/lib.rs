@@ -41,7 +41,8 @@ pub const WALLET_PASSWORD: &str = "e2e test password";
 // ---------------------------------------------------------------------------
 // Binaries
 
-/// `target/<profile>/`: the test executable runs from `target/<profile>/deps/`.
+/// `target/<profile>/`: a test executable runs from `target/<profile>/deps/`,
+/// a binary of this crate (`bench`) from `target/<profile>/` itself.
 pub fn target_profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("path of the test executable");
     let deps = exe.parent().expect("the test executable has a directory");
@@ -50,6 +51,10 @@ pub fn target_profile_dir() -> PathBuf {
             .parent()
             .expect("target/<profile>/deps has a parent")
             .to_path_buf();
+    }
+    // Cargo keeps `.fingerprint/` in every profile directory.
+    if deps.join(".fingerprint").is_dir() {
+        return deps.to_path_buf();
     }
     // Not run by cargo from target/<profile>/deps: fall back on the target dir.
     let target = std::env::var_os("CARGO_TARGET_DIR")
