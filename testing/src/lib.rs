@@ -24,6 +24,8 @@ use cinder::types::{Address, Block};
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod bench;
+
 /// Blocks 0..=4 of a regtest chain; every coin belongs to [`VECTOR_KEYS`].
 pub const VECTORS_CHAIN: &str = include_str!("../../docs/vectors/chain_regtest.json");
 /// The keys of the "abandon … about" mnemonic: receive 0..=2, change 0.
