@@ -166,29 +166,41 @@ fn get_throughput(
     let file = tmp.join(format!("static-{}.json", path.replace('/', "_")));
     std::fs::write(&file, &body).with_context(|| format!("writing {}", file.display()))?;
     let script = wrk::get_script();
-    let cpu = CpuMeter::start(node.pid());
-    let on_node = wrk::run(
-        wrk,
-        &format!("{}{path}", node.url),
-        WRK_THREADS,
-        WRK_CONNECTIONS,
-        sizes.wrk_time,
-        &script,
-        false,
-        tmp,
-    )?;
-    let node_cpu = cpu.cores().unwrap_or(f64::NAN);
     let minimal = Served::static_file(&file)?;
-    let on_minimal = wrk::run(
-        wrk,
-        &format!("{}{path}", minimal.url),
-        WRK_THREADS,
-        WRK_CONNECTIONS,
-        sizes.wrk_time,
-        &script,
-        false,
-        tmp,
-    )?;
+    // Node, minimal, minimal, node: each gets half its time early and half
+    // late, so a change in the machine's other load (shared cores) weighs
+    // on both alike.
+    let half = (sizes.wrk_time / 2).max(Duration::from_secs(1));
+    let mut on_node = Vec::new();
+    let mut on_minimal = Vec::new();
+    let mut node_cpu = Vec::new();
+    for turn in ["node", "minimal", "minimal", "node"] {
+        let url = match turn {
+            "node" => format!("{}{path}", node.url),
+            _ => format!("{}{path}", minimal.url),
+        };
+        let cpu = CpuMeter::start(node.pid());
+        let run = wrk::run(
+            wrk,
+            &url,
+            WRK_THREADS,
+            WRK_CONNECTIONS,
+            half,
+            &script,
+            false,
+            tmp,
+        )?;
+        match turn {
+            "node" => {
+                node_cpu.push(cpu.cores().unwrap_or(f64::NAN));
+                on_node.push(run);
+            }
+            _ => on_minimal.push(run),
+        }
+    }
+    let node_cpu = node_cpu.iter().sum::<f64>() / node_cpu.len() as f64;
+    let on_node = wrk::WrkResult::combined(&on_node);
+    let on_minimal = wrk::WrkResult::combined(&on_minimal);
     if on_node.status_errors > 0.0 {
         bail!("{name}: {} answers were errors", on_node.status_errors);
     }

@@ -55,6 +55,27 @@ impl WrkResult {
         (self.requests - self.status_errors) / self.seconds()
     }
 
+    /// Several runs of the same load as one: counts added, CPU share and
+    /// percentiles weighed by duration.
+    pub fn combined(runs: &[WrkResult]) -> WrkResult {
+        let duration_us: f64 = runs.iter().map(|r| r.duration_us).sum();
+        let sum = |f: fn(&WrkResult) -> f64| runs.iter().map(f).sum::<f64>();
+        let weighed = |f: fn(&WrkResult) -> f64| {
+            runs.iter().map(|r| f(r) * r.duration_us).sum::<f64>() / duration_us
+        };
+        WrkResult {
+            duration_us,
+            requests: sum(|r| r.requests),
+            status_errors: sum(|r| r.status_errors),
+            socket_errors: sum(|r| r.socket_errors),
+            p50_us: weighed(|r| r.p50_us),
+            p99_us: weighed(|r| r.p99_us),
+            accepted: sum(|r| r.accepted),
+            refused: sum(|r| r.refused),
+            client_cpu: weighed(|r| r.client_cpu),
+        }
+    }
+
     /// "wrk CPU 0.62 core" — the client's own share of the machine.
     pub fn cpu_note(&self) -> String {
         format!("wrk CPU {:.2} core", self.client_cpu)
