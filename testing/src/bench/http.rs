@@ -12,7 +12,7 @@ use cinder::node::MempoolLimits;
 use cinder::types::{Address, Block, Hash, Signature};
 
 use super::chain::{ChainBuilder, address};
-use super::limits::recoveries_per_second;
+use super::limits::{Limit2, recoveries_per_second};
 use super::process::{CpuMeter, Served, peak_rss_mib};
 use super::report::{Figure, Goal, Report, percentile};
 use super::{Sizes, progress, wrk};
@@ -246,7 +246,7 @@ fn post_throughput(
     std::fs::write(&file, bodies.join("\n") + "\n")
         .with_context(|| format!("writing {}", file.display()))?;
     let script = wrk::post_once_script(&file, "/transactions/", WRK_THREADS);
-    let limit = recoveries_per_second(samples, 2, sizes.limit_time);
+    let before = recoveries_per_second(samples, 2, sizes.limit_time);
     let cpu = CpuMeter::start(node.pid());
     let run = wrk::run(
         wrk,
@@ -259,11 +259,13 @@ fn post_throughput(
         tmp,
     )?;
     let node_cpu = cpu.cores().unwrap_or(f64::NAN);
+    let limit = Limit2::after(before, samples, sizes);
     let mut note = format!(
-        "{} accepted in {:.2} s; {}; node CPU {node_cpu:.2} core",
+        "{} accepted in {:.2} s; {}; node CPU {node_cpu:.2} core; {}",
         run.accepted,
         run.seconds(),
-        run.cpu_note()
+        run.cpu_note(),
+        limit.note()
     );
     if run.refused > 0.0 || run.accepted < bodies.len() as f64 {
         note.push_str(&format!("; {} REFUSED of {}", run.refused, bodies.len()));
@@ -276,7 +278,7 @@ fn post_throughput(
         run.accepted / run.seconds(),
         "tx/s",
     )
-    .limit(limit, "2-thread recoveries")
+    .limit(limit.mean(), Limit2::WHAT)
     .goal(Goal::RatioAtLeast(0.5))
     .note(note))
 }

@@ -9,7 +9,8 @@ use cinder::node::{MempoolLimits, TxRejected};
 use cinder::types::{Address, Hash, Signature, Transaction};
 
 use super::chain::{ChainBuilder, Coin, address, par_map, spend};
-use super::limits::recoveries_per_second;
+use super::limits::{Limit2, recoveries_per_second};
+use super::process::CpuMeter;
 use super::report::{Figure, Goal, Report};
 use super::{Sizes, progress};
 
@@ -37,22 +38,26 @@ pub fn connect(
     let txs = chain.small_spends(1, &coins);
     let batches: Vec<Vec<Transaction>> = txs.chunks(BLOCK_TXS).map(<[_]>::to_vec).collect();
     let prepared = chain.blocks_ahead(batches);
-    let limit = recoveries_per_second(samples, 2, sizes.limit_time);
+    let before = recoveries_per_second(samples, 2, sizes.limit_time);
+    let cpu = CpuMeter::start(std::process::id());
     let start = Instant::now();
     for block in &prepared {
         chain.connect(block)?;
     }
     let secs = start.elapsed().as_secs_f64();
+    let cores = cpu.cores().unwrap_or(f64::NAN);
+    let limit = Limit2::after(before, samples, sizes);
     report.push(
         Figure::new(
             "block connect, blocks of 1,000 one-input txs",
             (blocks * BLOCK_TXS) as f64 / secs,
             "tx/s",
         )
-        .limit(limit, "2-thread recoveries")
+        .limit(limit.mean(), Limit2::WHAT)
         .goal(Goal::RatioAtLeast(0.6))
         .note(format!(
-            "{blocks} blocks in {secs:.2} s, in-process Node::submit_block"
+            "{blocks} blocks in {secs:.2} s, in-process Node::submit_block; bench CPU {cores:.2} core; {}",
+            limit.note()
         )),
     );
     Ok(())
@@ -121,9 +126,10 @@ pub fn template(
         spend_at_rate(&chain, coin, address(3, *i as u64), rate(*i + 7))
     });
 
-    let limit = recoveries_per_second(samples, 2, sizes.limit_time);
+    let before = recoveries_per_second(samples, 2, sizes.limit_time);
     let node = &chain.node;
     let threads = 2;
+    let cpu = CpuMeter::start(std::process::id());
     let start = Instant::now();
     let accepted: usize = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -148,6 +154,8 @@ pub fn template(
             .sum::<anyhow::Result<usize>>()
     })?;
     let secs = start.elapsed().as_secs_f64();
+    let cores = cpu.cores().unwrap_or(f64::NAN);
+    let limit = Limit2::after(before, samples, sizes);
     anyhow::ensure!(
         node.mempool_size() == sizes.pool,
         "the pool holds {} transactions, not {}",
@@ -160,9 +168,10 @@ pub fn template(
             accepted as f64 / secs,
             "tx/s",
         )
-        .limit(limit, "2-thread recoveries")
+        .limit(limit.mean(), Limit2::WHAT)
         .note(format!(
-            "{accepted} txs (with chains) in {secs:.2} s; no HTTP"
+            "{accepted} txs (with chains) in {secs:.2} s, no HTTP; bench CPU {cores:.2} core; {}",
+            limit.note()
         )),
     );
 

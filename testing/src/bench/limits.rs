@@ -10,6 +10,7 @@ use cinder::hash::TAG_BLOCK;
 use cinder::types::{Address, Hash, HeaderHasher, NONCE_OFFSET, Signature, Target};
 use sha2::{Digest, Sha256};
 
+use super::Sizes;
 use super::chain::{Coin, address, owner, par_map, spend};
 
 /// Real signatures: (sighash, signature, signer) of distinct one-input
@@ -61,6 +62,34 @@ pub fn recoveries_per_second(
             .sum()
     });
     done as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Two-thread recoveries measured right before and right after a figure:
+/// on a machine shared with other work the limit moves within seconds,
+/// and the mean of both brackets the figure's own stretch of time.
+pub struct Limit2 {
+    pub before: f64,
+    pub after: f64,
+}
+
+impl Limit2 {
+    pub const WHAT: &str = "2-thread recoveries, before+after";
+
+    /// Completes `before` with a measurement taken now.
+    pub fn after(before: f64, samples: &[(Hash, Signature, Address)], sizes: &Sizes) -> Limit2 {
+        Limit2 {
+            before,
+            after: recoveries_per_second(samples, 2, sizes.limit_time),
+        }
+    }
+
+    pub fn mean(&self) -> f64 {
+        (self.before + self.after) / 2.0
+    }
+
+    pub fn note(&self) -> String {
+        format!("limit {:.0} before, {:.0} after", self.before, self.after)
+    }
 }
 
 /// Nonces tried between two looks at the clock (the miner's `ROUND`).
