@@ -28,6 +28,8 @@ use cinder::types::{Address, Block};
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod bench;
+
 /// Blocks 0..=4 of a regtest chain; every coin belongs to [`VECTOR_KEYS`].
 pub const VECTORS_CHAIN: &str = include_str!("../../docs/vectors/chain_regtest.json");
 /// The keys of the "abandon … about" mnemonic: receive 0..=2, change 0.
@@ -45,7 +47,8 @@ pub const WALLET_PASSWORD: &str = "e2e test password";
 // ---------------------------------------------------------------------------
 // Binaries
 
-/// `target/<profile>/`: the test executable runs from `target/<profile>/deps/`.
+/// `target/<profile>/`: a test executable runs from `target/<profile>/deps/`,
+/// a binary of this crate (`bench`) from `target/<profile>/` itself.
 pub fn target_profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("path of the test executable");
     let deps = exe.parent().expect("the test executable has a directory");
@@ -54,6 +57,10 @@ pub fn target_profile_dir() -> PathBuf {
             .parent()
             .expect("target/<profile>/deps has a parent")
             .to_path_buf();
+    }
+    // Cargo keeps `.fingerprint/` in every profile directory.
+    if deps.join(".fingerprint").is_dir() {
+        return deps.to_path_buf();
     }
     // Not run by cargo from target/<profile>/deps: fall back on the target dir.
     let target = std::env::var_os("CARGO_TARGET_DIR")

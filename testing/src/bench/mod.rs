@@ -1,0 +1,125 @@
+//! The `bench` binary's figures (issue 23): each measured beside the limit
+//! it is compared with, in the same run, and printed as one table.
+//!
+//! - [`limits`]: signature recoveries, miner hashing vs raw SHA-256;
+//! - [`inprocess`]: block connect, transaction intake, templates on a full pool;
+//! - [`http`]: the real `full-node` under `wrk`, read latencies, latency
+//!   under template and block load;
+//! - [`network`]: the network lab's figures (not built yet: reported as
+//!   not measured).
+
+pub mod chain;
+pub mod http;
+pub mod inprocess;
+pub mod limits;
+pub mod network;
+pub mod process;
+pub mod report;
+pub mod wrk;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use report::{Figure, Goal, Report};
+
+/// How much each figure does: `--quick` (under 2 minutes) or the full
+/// run (under 15).
+#[derive(Clone, Debug)]
+pub struct Sizes {
+    /// How long each raw limit is measured.
+    pub limit_time: Duration,
+    pub connect_blocks: usize,
+    /// Transactions in the pool the template is built from.
+    pub pool: usize,
+    /// Of which chains of 1 + 25 unconfirmed spends.
+    pub pool_chains: usize,
+    pub post_txs: usize,
+    /// Addresses holding one output each in the HTTP node's state.
+    pub addresses: u64,
+    pub wrk_time: Duration,
+    pub latency_requests: usize,
+    pub loaded_time: Duration,
+}
+
+impl Sizes {
+    pub fn quick() -> Sizes {
+        Sizes {
+            limit_time: Duration::from_millis(700),
+            connect_blocks: 3,
+            pool: 10_000,
+            pool_chains: 80,
+            post_txs: 4_000,
+            addresses: 100_000,
+            wrk_time: Duration::from_secs(3),
+            latency_requests: 500,
+            loaded_time: Duration::from_secs(4),
+        }
+    }
+
+    pub fn full() -> Sizes {
+        Sizes {
+            limit_time: Duration::from_secs(2),
+            connect_blocks: 10,
+            pool: 50_000,
+            pool_chains: 400,
+            post_txs: 20_000,
+            addresses: 1_000_000,
+            wrk_time: Duration::from_secs(8),
+            latency_requests: 2_000,
+            loaded_time: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A line on stderr saying what the bench is doing, with the time since start.
+pub fn progress(what: &str) {
+    use std::sync::OnceLock;
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = START.get_or_init(Instant::now);
+    eprintln!("[{:>6.1} s] {what}", start.elapsed().as_secs_f64());
+}
+
+/// Runs every figure; scratch files and chains go under `tmp` (a fresh
+/// temporary directory inside it).
+pub fn run(sizes: &Sizes, tmp: Option<PathBuf>) -> anyhow::Result<Report> {
+    progress("starting");
+    let tmp = match tmp {
+        Some(dir) => tempfile::tempdir_in(dir)?,
+        None => tempfile::tempdir()?,
+    };
+    let wrk = wrk::find();
+    if wrk.is_none() {
+        eprintln!("bench: {}", wrk::INSTALL_HINT);
+    }
+    let mut report = Report::default();
+
+    progress("signature recoveries (the limit)");
+    let samples = limits::signature_samples(2_000);
+    let one = limits::recoveries_per_second(&samples, 1, sizes.limit_time);
+    let two = limits::recoveries_per_second(&samples, 2, sizes.limit_time);
+    report.push(Figure::new("signature recoveries, 1 thread", one, "/s").note("the limit"));
+    report.push(
+        Figure::new("signature recoveries, 2 threads", two, "/s")
+            .note("the limit; cinder::crypto::verify on real signatures"),
+    );
+
+    progress("mining hashes vs raw SHA-256");
+    let raw = limits::raw_sha256_per_second(sizes.limit_time);
+    let miner = limits::miner_hashes_per_second(sizes.limit_time);
+    report.push(
+        Figure::new("mining hashes, 1 thread (HeaderHasher)", miner, "H/s")
+            .limit(
+                raw,
+                format!("SHA-256 of the {}-byte header", limits::tagged_header_len()),
+            )
+            .goal(Goal::RatioAtLeast(0.9))
+            .note("the miner's loop: hash(nonce) + target check"),
+    );
+
+    inprocess::connect(&mut report, sizes, &tmp.path().join("connect"), &samples)?;
+    inprocess::template(&mut report, sizes, &tmp.path().join("template"), &samples)?;
+    http::figures(&mut report, sizes, tmp.path(), &samples, wrk.as_deref())?;
+    report.push(network::sync_peak_rss());
+    progress("done");
+    Ok(report)
+}
