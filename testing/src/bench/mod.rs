@@ -39,6 +39,9 @@ pub struct Sizes {
     pub wrk_time: Duration,
     pub latency_requests: usize,
     pub loaded_time: Duration,
+    /// The chain a fresh node syncs: blocks, and payments in each.
+    pub sync_blocks: u64,
+    pub sync_per_block: usize,
 }
 
 impl Sizes {
@@ -53,6 +56,8 @@ impl Sizes {
             wrk_time: Duration::from_secs(3),
             latency_requests: 500,
             loaded_time: Duration::from_secs(4),
+            sync_blocks: 60,
+            sync_per_block: 100,
         }
     }
 
@@ -67,6 +72,8 @@ impl Sizes {
             wrk_time: Duration::from_secs(8),
             latency_requests: 2_000,
             loaded_time: Duration::from_secs(10),
+            sync_blocks: 301,
+            sync_per_block: 170,
         }
     }
 }
@@ -119,7 +126,8 @@ pub fn run(sizes: &Sizes, tmp: Option<PathBuf>) -> anyhow::Result<Report> {
     inprocess::connect(&mut report, sizes, &tmp.path().join("connect"), &samples)?;
     inprocess::template(&mut report, sizes, &tmp.path().join("template"), &samples)?;
     http::figures(&mut report, sizes, tmp.path(), &samples, wrk.as_deref())?;
-    report.push(network::sync_peak_rss());
+    network::sync(&mut report, sizes);
+    network::relay(&mut report);
     progress("done");
     Ok(report)
 }
