@@ -1,14 +1,12 @@
-//! A node on port 0 in a temporary directory, served over real HTTP from a
-//! thread of its own, and a blocking client to talk to it.
+//! A node on port 0 in a temporary directory, built by `App::build` like
+//! the binary's and served over real HTTP from a thread of its own, and a
+//! blocking client to talk to it.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 
-use cinder::consensus::ChainParams;
+use cinder::app::{NodeConfig, RunningNode};
 use cinder::crypto::{self, HdAccount, KeyChain, SecretKey};
 use cinder::node::{MempoolLimits, Node};
 use cinder::types::{Address, Amount, Block, Hash, Input, Transaction};
@@ -22,8 +20,7 @@ pub struct TestNode {
     pub node: Arc<Node>,
     pub dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
-    handle: Option<actix_web::dev::ServerHandle>,
-    thread: Option<JoinHandle<()>>,
+    running: Option<RunningNode>,
     client: reqwest::blocking::Client,
 }
 
@@ -43,29 +40,15 @@ impl TestNode {
 
     /// A node on an existing directory (restarts).
     pub fn start_in(dir: &Path, limits: MempoolLimits) -> TestNode {
-        let node = Node::open(dir, ChainParams::regtest(), limits).expect("node opens");
-        node.load_mempool().expect("mempool loads");
-        let node = Arc::new(node);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-        let port = listener.local_addr().expect("local address").port();
-        let (tx, rx) = mpsc::channel();
-        let served = node.clone();
-        let thread = std::thread::spawn(move || {
-            let system = actix_web::rt::System::new();
-            system.block_on(async move {
-                let server = cinder::api::serve(served, listener, 2).expect("server starts");
-                tx.send(server.handle()).expect("handle sent");
-                server.await.expect("server runs");
-            });
-        });
-        let handle = rx.recv().expect("server handle");
+        let mut config = NodeConfig::for_test(dir);
+        config.mempool = limits;
+        let running = RunningNode::spawn(config).expect("node starts");
         TestNode {
-            url: format!("http://127.0.0.1:{port}"),
-            node,
+            url: running.url(),
+            node: running.node.clone(),
             dir: dir.to_path_buf(),
             _tmp: None,
-            handle: Some(handle),
-            thread: Some(thread),
+            running: Some(running),
             client: reqwest::blocking::Client::new(),
         }
     }
@@ -77,11 +60,8 @@ impl TestNode {
     }
 
     fn shutdown(&mut self) {
-        if let Some(h) = self.handle.take() {
-            futures_executor_block_on(h.stop(true));
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(running) = self.running.take() {
+            running.stop();
         }
     }
 
@@ -157,12 +137,6 @@ impl Drop for TestNode {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-/// Waits for a future without a runtime (the server handle's stop).
-fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
-    let rt = actix_web::rt::System::new();
-    rt.block_on(f)
 }
 
 /// Finds a nonce for `block` (regtest's target takes a couple of tries).
