@@ -144,25 +144,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/mining/template", web::get().to(mining::template));
 }
 
-/// Starts the API on `listener` with a peer book of its own that no task
-/// drives (tests of the chain endpoints); see [`serve_node`].
-#[cfg(feature = "node")]
-pub fn serve(node: Arc<Node>, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
-    let me = NodeAddr(listener.local_addr()?);
-    let peers = Peers::new(
-        crate::p2p::PeersConfig {
-            book: crate::p2p::BookConfig::full_node(me, crate::p2p::peers::DEFAULT_MAX_PEERS),
-            genesis: node.params().genesis_hash,
-            listing_limit: None,
-        },
-        &crate::p2p::SavedPeers::default(),
-        Arc::new(crate::p2p::SystemClock),
-    );
-    // Nothing listens to its requests: no sync runs here.
-    let (sync, _requests) = SyncControl::new();
-    serve_node(node, peers, sync, listener, workers)
-}
-
 /// Starts a full node's API on `listener`; the returned server runs until
 /// stopped through its handle (the binary stops it on Ctrl-C / SIGTERM).
 #[cfg(feature = "node")]
