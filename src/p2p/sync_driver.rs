@@ -19,8 +19,33 @@ use super::sync::{
 use crate::client::{CHECK_TIMEOUT, Client, ClientError};
 use crate::node::{KnownBlock, Node, Origin, Rejected};
 use crate::state::StoreError;
-use crate::types::{Block, Hash};
+use crate::types::{Block, BlockHeader, Hash};
 use crate::wire::{BlockchainInfo, NodeAddr};
+
+/// What sync asks of the peer it syncs from: the HTTP client in the node,
+/// in-memory peers in tests (stalls, bans and partitions in milliseconds).
+pub trait SyncPeer: Send + Sync + 'static {
+    /// `GET /headers/?locator=…&limit=…`.
+    fn headers(&self, locator: Vec<Hash>, limit: usize) -> PeerFuture<Vec<BlockHeader>>;
+    /// `GET /blocks/?hashes=…`.
+    fn blocks(&self, hashes: Vec<Hash>) -> PeerFuture<Vec<Block>>;
+}
+
+/// An answer a peer owes.
+pub type PeerFuture<T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ClientError>> + Send>>;
+
+impl SyncPeer for Client {
+    fn headers(&self, locator: Vec<Hash>, limit: usize) -> PeerFuture<Vec<BlockHeader>> {
+        let client = self.clone();
+        Box::pin(async move { client.headers(&locator, limit).await })
+    }
+
+    fn blocks(&self, hashes: Vec<Hash>) -> PeerFuture<Vec<Block>> {
+        let client = self.clone();
+        Box::pin(async move { client.blocks_by_hash(&hashes).await })
+    }
+}
 
 /// Bans a peer for the reason given (the address book carries it out).
 pub type BanSink = Arc<dyn Fn(NodeAddr, &str) + Send + Sync>;
@@ -181,7 +206,8 @@ async fn run_once(
             height = candidate.height,
             "sync: starting from a peer with more work"
         );
-        match sync_from(node, &client.to(candidate.peer), &candidate).await {
+        let peer = Arc::new(client.to(candidate.peer).with_timeout(REQUEST_TIMEOUT));
+        match sync_from(node, peer, &candidate, REQUEST_TIMEOUT).await {
             Ok(connected) => {
                 if connected > 0 {
                     synced_from = Some(candidate.peer);
@@ -212,15 +238,25 @@ async fn run_once(
 
 /// Headers first, then the bodies this node lacks, until the peer has no
 /// more; returns the blocks connected.
-async fn sync_from(node: &Arc<Node>, client: &Client, candidate: &Candidate) -> Result<u64, Stop> {
-    let client = client.clone().with_timeout(REQUEST_TIMEOUT);
+async fn sync_from(
+    node: &Arc<Node>,
+    peer: Arc<dyn SyncPeer>,
+    candidate: &Candidate,
+    timeout: Duration,
+) -> Result<u64, Stop> {
     let mut progress = Progress::new(candidate);
     loop {
         let locator = blocking(node, |n| n.locator()).await?;
-        let headers = client
-            .headers(&locator, HEADERS_PER_ASK)
-            .await
-            .map_err(classify)?;
+        let headers =
+            match tokio::time::timeout(timeout, peer.headers(locator, HEADERS_PER_ASK)).await {
+                Ok(answer) => answer.map_err(classify)?,
+                Err(_) => {
+                    return Err(Stop::Silent(format!(
+                        "no headers within {} ms",
+                        timeout.as_millis()
+                    )));
+                }
+            };
         if headers.len() > HEADERS_PER_ASK {
             return Err(Stop::Ban(format!(
                 "{} headers for a limit of {HEADERS_PER_ASK}",
@@ -252,7 +288,7 @@ async fn sync_from(node: &Arc<Node>, client: &Client, candidate: &Candidate) -> 
         })
         .await?
         .map_err(|h| Stop::Ban(format!("its chain holds block {h}, known invalid")))?;
-        download(node, &client, missing, &mut progress).await?;
+        download(node, &peer, missing, &mut progress, timeout).await?;
         if headers.len() < HEADERS_PER_ASK {
             break;
         }
@@ -271,20 +307,20 @@ async fn sync_from(node: &Arc<Node>, client: &Client, candidate: &Candidate) -> 
 /// as soon as the ones before it are in.
 async fn download(
     node: &Arc<Node>,
-    client: &Client,
+    peer: &Arc<dyn SyncPeer>,
     missing: Vec<Hash>,
     progress: &mut Progress,
+    timeout: Duration,
 ) -> Result<(), Stop> {
     let mut window = Download::new(missing);
     let (answers_tx, mut answers) =
         mpsc::unbounded_channel::<(u64, Result<Vec<Block>, ClientError>)>();
     loop {
         for request in window.next_requests(Instant::now()) {
-            let client = client.clone();
+            let answer = peer.blocks(request.hashes);
             let tx = answers_tx.clone();
             tokio::spawn(async move {
-                let answer = client.blocks_by_hash(&request.hashes).await;
-                let _ = tx.send((request.id, answer));
+                let _ = tx.send((request.id, answer.await));
             });
         }
         let ready = window.ready();
@@ -299,13 +335,13 @@ async fn download(
         if window.is_done() {
             return Ok(());
         }
-        match tokio::time::timeout(REQUEST_TIMEOUT + Duration::from_secs(1), answers.recv()).await {
+        match tokio::time::timeout(timeout, answers.recv()).await {
             Ok(Some((id, Ok(blocks)))) => window.answered(id, blocks)?,
             Ok(Some((_, Err(e)))) => return Err(classify(e)),
             Ok(None) | Err(_) => {
                 return Err(Stop::Silent(format!(
-                    "no block within {} s",
-                    REQUEST_TIMEOUT.as_secs() + 1
+                    "no block within {} ms",
+                    timeout.as_millis()
                 )));
             }
         }
@@ -451,5 +487,239 @@ impl Progress {
             self.since_log = 0;
             self.last_log = Instant::now();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Sync runs against in-memory peers and a real node in a temporary
+    //! directory: an honest peer, one that stalls mid-run, one serving a
+    //! block that breaks a rule, one claiming work it does not have, and a
+    //! partition healing onto the heavier branch, each in milliseconds.
+
+    use super::*;
+    use crate::consensus::ChainParams;
+    use crate::node::MempoolLimits;
+    use crate::types::{Address, Amount};
+    use primitive_types::U256;
+
+    /// How an in-memory peer behaves.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Behaviour {
+        Honest,
+        /// Answers headers, and bodies only up to this height; then silence.
+        StallAfter(u64),
+    }
+
+    struct MemoryPeer {
+        chain: Vec<Block>,
+        behaviour: Behaviour,
+    }
+
+    impl SyncPeer for MemoryPeer {
+        fn headers(&self, locator: Vec<Hash>, limit: usize) -> PeerFuture<Vec<BlockHeader>> {
+            let after = locator
+                .iter()
+                .find_map(|h| self.chain.iter().position(|b| b.hash == *h))
+                .unwrap_or(0);
+            let headers: Vec<BlockHeader> = self.chain[after + 1..]
+                .iter()
+                .take(limit)
+                .map(Block::header)
+                .collect();
+            Box::pin(async move { Ok(headers) })
+        }
+
+        fn blocks(&self, hashes: Vec<Hash>) -> PeerFuture<Vec<Block>> {
+            let blocks: Vec<Block> = hashes
+                .iter()
+                .filter_map(|h| self.chain.iter().find(|b| b.hash == *h).cloned())
+                .collect();
+            if let Behaviour::StallAfter(height) = self.behaviour
+                && blocks.iter().any(|b| b.height > height)
+            {
+                return Box::pin(std::future::pending());
+            }
+            Box::pin(async move { Ok(blocks) })
+        }
+    }
+
+    const TIMEOUT: Duration = Duration::from_millis(300);
+
+    fn block_on(parent: &Block, creator: u8, timestamp: u64) -> Block {
+        let params = ChainParams::regtest();
+        let height = parent.height + 1;
+        let mut b = Block::assemble(
+            parent.hash,
+            height,
+            timestamp,
+            params.pow_limit,
+            Address([creator; 20]),
+            params.subsidy(height),
+            Vec::new(),
+        )
+        .expect("no overflow");
+        assert!(b.solve(10_000_000));
+        b
+    }
+
+    /// `chain` extended by `n` blocks of `creator`.
+    fn extend(chain: &[Block], n: u64, creator: u8) -> Vec<Block> {
+        let mut out = chain.to_vec();
+        let base = crate::node::unix_now() - 10_000;
+        for _ in 0..n {
+            let parent = out.last().expect("genesis").clone();
+            let b = block_on(
+                &parent,
+                creator,
+                base + parent.height * 10 + u64::from(creator),
+            );
+            out.push(b);
+        }
+        out
+    }
+
+    fn genesis() -> Vec<Block> {
+        vec![ChainParams::regtest().genesis()]
+    }
+
+    fn node() -> (tempfile::TempDir, Arc<Node>) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let node = Node::open(dir.path(), ChainParams::regtest(), MempoolLimits::default())
+            .expect("node opens");
+        (dir, Arc::new(node))
+    }
+
+    fn candidate(work: U256) -> Candidate {
+        Candidate {
+            peer: "127.0.0.1:1".parse().expect("an address"),
+            work,
+            height: 0,
+        }
+    }
+
+    fn peer(chain: &[Block], behaviour: Behaviour) -> Arc<dyn SyncPeer> {
+        Arc::new(MemoryPeer {
+            chain: chain.to_vec(),
+            behaviour,
+        })
+    }
+
+    #[tokio::test]
+    async fn an_honest_peer_brings_the_node_to_its_tip() {
+        let (_dir, node) = node();
+        let chain = extend(&genesis(), 250, 1);
+        let connected = sync_from(
+            &node,
+            peer(&chain, Behaviour::Honest),
+            &candidate(U256::zero()),
+            TIMEOUT,
+        )
+        .await
+        .expect("synced");
+        assert_eq!(connected, 250);
+        assert_eq!(node.snapshot().info.best_hash, chain[250].hash);
+    }
+
+    #[tokio::test]
+    async fn a_peer_stalling_mid_run_is_left_and_the_connected_blocks_stay() {
+        let (_dir, node) = node();
+        let chain = extend(&genesis(), 250, 1);
+        let started = std::time::Instant::now();
+        let stalled = sync_from(
+            &node,
+            peer(&chain, Behaviour::StallAfter(100)),
+            &candidate(U256::zero()),
+            TIMEOUT,
+        )
+        .await;
+        assert!(matches!(stalled, Err(Stop::Silent(_))), "{stalled:?}");
+        assert!(
+            started.elapsed() < TIMEOUT * 4,
+            "left within the bound: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            node.snapshot().info.height,
+            100,
+            "the blocks already connected stay"
+        );
+        // The run goes on from another candidate.
+        sync_from(
+            &node,
+            peer(&chain, Behaviour::Honest),
+            &candidate(U256::zero()),
+            TIMEOUT,
+        )
+        .await
+        .expect("synced from the next peer");
+        assert_eq!(node.snapshot().info.best_hash, chain[250].hash);
+    }
+
+    #[tokio::test]
+    async fn a_block_breaking_a_rule_bans_its_peer() {
+        let (_dir, node) = node();
+        let mut chain = extend(&genesis(), 10, 1);
+        // Block 5 pays its creator one unit too many.
+        let mut bad = chain[5].clone();
+        let cb = &mut bad.transactions[0];
+        cb.outputs[0].value = Amount::from_units(cb.outputs[0].value.units() + 1);
+        cb.outputs[0].hash = cb.outputs[0].compute_hash();
+        cb.hash = cb.compute_hash();
+        bad.seal();
+        assert!(bad.solve(10_000_000));
+        chain.truncate(5);
+        chain.push(bad);
+        let result = sync_from(
+            &node,
+            peer(&chain, Behaviour::Honest),
+            &candidate(U256::zero()),
+            TIMEOUT,
+        )
+        .await;
+        assert!(
+            matches!(&result, Err(Stop::Ban(reason)) if reason.contains("height 5")),
+            "{result:?}"
+        );
+        assert_eq!(node.snapshot().info.height, 4);
+    }
+
+    #[tokio::test]
+    async fn claimed_work_not_delivered_bans_its_peer() {
+        let (_dir, node) = node();
+        let chain = extend(&genesis(), 5, 1);
+        let result = sync_from(
+            &node,
+            peer(&chain, Behaviour::Honest),
+            &candidate(U256::MAX),
+            TIMEOUT,
+        )
+        .await;
+        assert!(
+            matches!(&result, Err(Stop::Ban(reason)) if reason.contains("claimed")),
+            "{result:?}"
+        );
+        assert_eq!(node.snapshot().info.height, 5, "what it did deliver stays");
+    }
+
+    #[tokio::test]
+    async fn a_partition_heals_onto_the_heavier_branch() {
+        let (_dir, node) = node();
+        let prefix = extend(&genesis(), 5, 1);
+        let ours = extend(&prefix, 2, 2);
+        for b in &ours[1..] {
+            node.submit_block(b).expect("our branch");
+        }
+        let theirs = extend(&prefix, 4, 3);
+        sync_from(
+            &node,
+            peer(&theirs, Behaviour::Honest),
+            &candidate(U256::zero()),
+            TIMEOUT,
+        )
+        .await
+        .expect("synced");
+        assert_eq!(node.snapshot().info.best_hash, theirs[9].hash);
+        assert_eq!(node.snapshot().info.height, 9);
     }
 }
