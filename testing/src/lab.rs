@@ -18,6 +18,46 @@ use crate::{NodeProcess, SeedProcess, get, post, wait_for};
 
 /// How long anything in the lab may take before it counts as a failure.
 const PATIENCE: Duration = Duration::from_secs(300);
+/// Flags of a node that knows no seed (nothing answers at port 9) and
+/// runs its peer rounds and sync every second: it meets only the nodes a
+/// test introduces.
+pub const ALONE: [&str; 6] = [
+    "--dns",
+    "127.0.0.1:9",
+    "--update-interval",
+    "1",
+    "--sync-interval",
+    "1",
+];
+
+/// Flags of a node on a fast-moving test network around `seed`.
+pub fn network_args(seed: &str, sync_interval: u64) -> Vec<String> {
+    let sync = sync_interval.to_string();
+    [
+        "--dns",
+        seed,
+        "--update-interval",
+        "1",
+        "--sync-interval",
+        sync.as_str(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// `&str`s of owned arguments.
+pub fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Introduces `to` to the node `who` (`POST /` with its node).
+pub fn introduce(to: &NodeProcess, who: u16) {
+    let body = format!(r#"{{"ip_address":"127.0.0.1","port":{who}}}"#);
+    let (status, answer) = post(&to.url, "/", &body);
+    assert_eq!(status, 200, "introduction refused: {answer}");
+}
+
 /// Time between two looks at a node.
 const POLL: Duration = Duration::from_millis(5);
 
@@ -171,27 +211,15 @@ pub fn local_connect_time(blocks: &[Block]) -> Duration {
     start.elapsed()
 }
 
-fn node_json(node: &NodeProcess) -> String {
-    format!(r#"{{"ip_address":"127.0.0.1","port":{}}}"#, node.port())
-}
-
 /// Node A holds `blocks`; a fresh node B is introduced to it and syncs.
 pub fn sync_figures(blocks: &[Block]) -> SyncFigures {
     let local_time = local_connect_time(blocks);
-    let alone = [
-        "--dns",
-        "127.0.0.1:9",
-        "--update-interval",
-        "1",
-        "--sync-interval",
-        "1",
-    ];
+    let alone = ALONE;
     let a = node_with_chain(blocks, &alone);
     let b = NodeProcess::start(&alone);
     let target = Value::String(blocks.last().expect("a tip").hash.to_string());
     let start = Instant::now();
-    let (status, answer) = post(&b.url, "/", &node_json(&a));
-    assert_eq!(status, 200, "introduction refused: {answer}");
+    introduce(&b, a.port().parse().expect("a port"));
     wait_for("B on A's best hash", PATIENCE, || {
         std::thread::sleep(Duration::from_millis(20));
         (get(&b.url, "/blockchain/").1["best_hash"] == target).then_some(())
@@ -275,14 +303,7 @@ impl Drop for SilentPeer {
 /// A holding `blocks`: the time from introducing both until its first block
 /// arrives (the silent one is asked first, stalls, and is left).
 pub fn stall_resume_time(blocks: &[Block]) -> Duration {
-    let alone = [
-        "--dns",
-        "127.0.0.1:9",
-        "--update-interval",
-        "1",
-        "--sync-interval",
-        "1",
-    ];
+    let alone = ALONE;
     let a = node_with_chain(blocks, &alone);
     let mut claim = get(&a.url, "/blockchain/").1;
     claim["total_work"] = Value::String("1000000000000000000000000".into());
@@ -291,8 +312,7 @@ pub fn stall_resume_time(blocks: &[Block]) -> Duration {
     let start = Instant::now();
     let (status, answer) = post(&b.url, "/", &silent.node_json());
     assert_eq!(status, 200, "introduction refused: {answer}");
-    let (status, answer) = post(&b.url, "/", &node_json(&a));
-    assert_eq!(status, 200, "introduction refused: {answer}");
+    introduce(&b, a.port().parse().expect("a port"));
     wait_for("blocks flowing from the honest peer", PATIENCE, || {
         std::thread::sleep(Duration::from_millis(20));
         (get(&b.url, "/blockchain/").1["height"]

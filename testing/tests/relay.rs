@@ -10,33 +10,10 @@ use cinder::types::Block;
 use serde_json::json;
 use support::fake_peer::{FakePeer, json as answer};
 use testing::chain::{self, Coin, owner, payee};
+use testing::lab::{args, network_args, node_with_chain};
 use testing::{NodeProcess, SeedProcess, get, get_ok, post, wait_for};
 
 const SPREAD: Duration = Duration::from_secs(30);
-
-fn network_args(seed: &str) -> Vec<String> {
-    [
-        "--dns",
-        seed,
-        "--update-interval",
-        "1",
-        "--sync-interval",
-        "30",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-fn args(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
-fn node_with_chain(blocks: &[Block], extra: &[&str]) -> NodeProcess {
-    let root = tempfile::tempdir().expect("temporary directory");
-    chain::write_into(&NodeProcess::data_dir_of(root.path()), blocks);
-    NodeProcess::start_in(root, extra)
-}
 
 fn peers(url: &str) -> u64 {
     get(url, "/health/").1["peers"].as_u64().unwrap_or(0)
@@ -70,7 +47,7 @@ fn spendable(blocks: &[Block]) -> Vec<Coin> {
 /// Three nodes around a seed, sharing a funded chain, knowing each other.
 fn three_nodes() -> (SeedProcess, Vec<NodeProcess>, Vec<Block>) {
     let seed = SeedProcess::start(&["-u", "1"]);
-    let net = network_args(&seed.addr());
+    let net = network_args(&seed.addr(), 30);
     let blocks = chain::blocks(8, 4);
     let nodes: Vec<NodeProcess> = (0..3)
         .map(|_| node_with_chain(&blocks, &args(&net)))
@@ -126,7 +103,7 @@ fn transactions_and_blocks_reach_every_node() {
 #[test]
 fn a_mined_block_reaches_the_others() {
     let seed = SeedProcess::start(&["-u", "1"]);
-    let net = network_args(&seed.addr());
+    let net = network_args(&seed.addr(), 30);
     let miner_address = payee(77).to_string();
     let mut miner_args = args(&net);
     miner_args.extend([
@@ -148,7 +125,7 @@ fn a_mined_block_reaches_the_others() {
 #[test]
 fn nothing_goes_back_to_its_sender_and_a_silent_peer_holds_nobody_up() {
     let seed = SeedProcess::start(&["-u", "1"]);
-    let net = network_args(&seed.addr());
+    let net = network_args(&seed.addr(), 30);
     let blocks = chain::blocks(8, 6);
     let a = node_with_chain(&blocks, &args(&net));
     let b = node_with_chain(&blocks, &args(&net));

@@ -10,35 +10,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::fake_peer::{FakePeer, json as answer};
 use testing::chain::{self, owner, payee};
+use testing::lab::{ALONE, args, network_args, node_with_chain};
 use testing::{NodeProcess, SeedProcess, get, get_ok, post, wait_for};
 
 const CATCH_UP: Duration = Duration::from_secs(120);
-
-/// Flags of a node on a fast-moving test network around `seed`.
-fn network_args(seed: &str) -> Vec<String> {
-    [
-        "--dns",
-        seed,
-        "--update-interval",
-        "1",
-        "--sync-interval",
-        "1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-fn args(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
-/// A node whose data directory holds `blocks` before it starts.
-fn node_with_chain(blocks: &[cinder::types::Block], extra: &[&str]) -> NodeProcess {
-    let root = tempfile::tempdir().expect("temporary directory");
-    chain::write_into(&NodeProcess::data_dir_of(root.path()), blocks);
-    NodeProcess::start_in(root, extra)
-}
 
 /// What two nodes on the same chain must show alike.
 fn state_of(url: &str) -> Value {
@@ -74,7 +49,7 @@ fn height(url: &str) -> u64 {
 #[test]
 fn a_late_joiner_catches_up_through_the_seed() {
     let seed = SeedProcess::start(&["-u", "1"]);
-    let net = network_args(&seed.addr());
+    let net = network_args(&seed.addr(), 1);
     let blocks = chain::blocks(320, 8);
     let a = node_with_chain(&blocks, &args(&net));
     let target = blocks.last().expect("a tip").hash.to_string();
@@ -116,16 +91,8 @@ fn a_split_network_heals_on_the_heavier_branch() {
     let mut b_blocks = prefix;
     b_blocks.extend([b1, b2.clone()]);
     // No seed answers at this address: each runs alone.
-    let alone = [
-        "--dns",
-        "127.0.0.1:9",
-        "--update-interval",
-        "1",
-        "--sync-interval",
-        "1",
-    ];
-    let a = node_with_chain(&a_blocks, &alone);
-    let b = node_with_chain(&b_blocks, &alone);
+    let a = node_with_chain(&a_blocks, &ALONE);
+    let b = node_with_chain(&b_blocks, &ALONE);
     assert_ne!(best_hash(&a.url), best_hash(&b.url));
     // Introduced: B announces itself to A.
     let b_node =
@@ -210,14 +177,7 @@ fn liars_are_banned_the_slow_peer_is_not_and_the_honest_one_is_synced_from() {
     });
     assert_eq!(genesis, get_ok(&honest.url, "/blockchain/")["genesis_hash"]);
 
-    let b = NodeProcess::start(&[
-        "--dns",
-        "127.0.0.1:9",
-        "--update-interval",
-        "1",
-        "--sync-interval",
-        "1",
-    ]);
+    let b = NodeProcess::start(&ALONE);
     for peer in [&rule_breaker, &other_genesis, &slow, &oversized] {
         let (status, body) = post(&b.url, "/", &peer.node_json());
         assert_eq!(status, 200, "{body}");
@@ -258,7 +218,7 @@ fn liars_are_banned_the_slow_peer_is_not_and_the_honest_one_is_synced_from() {
 #[test]
 fn a_node_killed_mid_sync_finishes_after_a_restart() {
     let seed = SeedProcess::start(&["-u", "1"]);
-    let net = network_args(&seed.addr());
+    let net = network_args(&seed.addr(), 1);
     let blocks = chain::blocks(400, 10);
     let a = node_with_chain(&blocks, &args(&net));
     let target = blocks.last().expect("a tip").hash.to_string();
@@ -283,7 +243,7 @@ fn a_node_killed_mid_sync_finishes_after_a_restart() {
 #[test]
 fn two_miners_converge_and_both_win_blocks() {
     let seed = SeedProcess::start(&["-u", "1"]);
-    let net = network_args(&seed.addr());
+    let net = network_args(&seed.addr(), 1);
     let (x, y) = (payee(150).to_string(), payee(151).to_string());
     let with_miner = |address: &str| {
         let mut a = net.clone();
