@@ -288,9 +288,15 @@ fn two_miners_converge_and_both_win_blocks() {
     let with_miner = |address: &str| {
         let mut a = net.clone();
         a.extend(
-            ["--mine", "--reward-address", address, "--mine-interval", "1"]
-                .iter()
-                .map(|s| s.to_string()),
+            [
+                "--mine",
+                "--reward-address",
+                address,
+                "--mine-interval",
+                "1",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
         );
         a
     };
@@ -299,13 +305,22 @@ fn two_miners_converge_and_both_win_blocks() {
     let both_won = |url: &str| {
         let h = height(url);
         let creators: std::collections::BTreeSet<String> = (1..=h)
-            .filter_map(|i| get(url, &format!("/blocks/{i}/")).1["creator"].as_str().map(str::to_string))
+            .filter_map(|i| {
+                get(url, &format!("/blocks/{i}/")).1["creator"]
+                    .as_str()
+                    .map(str::to_string)
+            })
             .collect();
         creators.contains(&x) && creators.contains(&y)
     };
-    wait_for("both miners won blocks of one chain", Duration::from_secs(90), || {
-        (best_hash(&a.url) == best_hash(&b.url) && height(&a.url) >= 4 && both_won(&a.url)).then_some(())
-    });
+    wait_for(
+        "both miners won blocks of one chain",
+        Duration::from_secs(90),
+        || {
+            (best_hash(&a.url) == best_hash(&b.url) && height(&a.url) >= 4 && both_won(&a.url))
+                .then_some(())
+        },
+    );
     // The chain A shows links block after block (read again if a block
     // arrives during the walk and moves the tip).
     let links = |url: &str| {
@@ -321,7 +336,9 @@ fn two_miners_converge_and_both_win_blocks() {
         }
         prev.as_str() == Some(tip.as_str())
     };
-    wait_for("a consistent walk of the chain", Duration::from_secs(30), || {
-        links(&a.url).then_some(())
-    });
+    wait_for(
+        "a consistent walk of the chain",
+        Duration::from_secs(30),
+        || links(&a.url).then_some(()),
+    );
 }
