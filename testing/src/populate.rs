@@ -307,15 +307,7 @@ impl Populate {
                     Payee::Fresh => fresh_address()?,
                 };
                 let payment = self.pay(&discovery, to, payee, amount)?;
-                progress.println(format!(
-                    "sent {} to {} ({}), fee {}: {}",
-                    payment.amount,
-                    payment.to.to_checksummed(),
-                    payment.payee.describe(),
-                    payment.fee,
-                    payment.hash
-                ));
-                if progress.is_hidden() {
+                progress.suspend(|| {
                     println!(
                         "sent {} to {} ({}), fee {}: {}",
                         payment.amount,
@@ -324,7 +316,7 @@ impl Populate {
                         payment.fee,
                         payment.hash
                     );
-                }
+                });
                 self.sent.push(payment);
                 progress.inc(1);
             }
@@ -511,7 +503,7 @@ impl Populate {
             .iter()
             .fold(Amount::ZERO, |sum, p| add(sum, p.fee));
         println!(
-            "done in {:.1} s: mined {} blocks, sent {} payments ({paid} paid, {fees} in fees), {confirmed} transactions confirmed besides coinbases",
+            "done in {:.1} s: mined {} block(s), sent {} payment(s) ({paid} paid, {fees} in fees), {confirmed} transactions confirmed besides coinbases",
             elapsed.as_secs_f64(),
             self.mined.len(),
             self.sent.len(),
