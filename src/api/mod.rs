@@ -29,6 +29,7 @@ pub use error::ApiError;
 #[cfg(feature = "node")]
 use crate::node::{Node, Origin};
 use crate::p2p::Peers;
+#[cfg(feature = "node")]
 use crate::p2p::sync_driver::SyncControl;
 #[cfg(feature = "node")]
 use crate::wire::{NODE_HEADER, NodeAddr};
