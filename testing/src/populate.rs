@@ -32,6 +32,15 @@ use wallet::prompt::PasswordSource;
 use wallet::send::{ChangeTo, SendAmount, SendRequest, prepare_send};
 use zeroize::Zeroizing;
 
+/// `println!` that fails instead of panicking when stdout is gone
+/// (`testing … | head`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).context("cannot write to stdout")?;
+    }};
+}
+
 /// The password of the test wallet when neither `--password-file` nor
 /// `CINDER_WALLET_PASSWORD` gives one. Public on purpose: this wallet only
 /// ever holds test coins.
@@ -98,9 +107,11 @@ pub fn run() -> anyhow::Result<()> {
         .context("cannot start the HTTP runtime")?;
     let url = find_node(&runtime, &cli)?;
     let chain = Chain::connect(runtime, &url)?;
-    println!(
+    say!(
         "node {url}: chain {}, height {}, best {}",
-        chain.params.name, chain.info.height, chain.info.best_hash
+        chain.params.name,
+        chain.info.height,
+        chain.info.best_hash
     );
     let wallet = TestWallet::open_or_create(&cli.dir, cli.password_file.clone())?;
     let node = HttpNode::new(&url)?;
@@ -204,7 +215,7 @@ impl TestWallet {
         };
         let keystore = match Keystore::open(&path, &password) {
             Ok(keystore) => {
-                println!("wallet {} opened", path.display());
+                say!("wallet {} opened", path.display());
                 keystore
             }
             Err(KeystoreError::Missing(_)) => {
@@ -213,7 +224,7 @@ impl TestWallet {
                 let secrets = Secrets::generate(WordCount::Twelve, Zeroizing::new(String::new()));
                 let keystore =
                     Keystore::create(&path, secrets, &password, KdfParams::from_env()?, false)?;
-                println!(
+                say!(
                     "wallet {} created (a test wallet: its mnemonic is not shown)",
                     path.display()
                 );
@@ -307,8 +318,8 @@ impl Populate {
                     Payee::Fresh => fresh_address()?,
                 };
                 let payment = self.pay(&discovery, to, payee, amount)?;
-                progress.suspend(|| {
-                    println!(
+                progress.suspend(|| -> anyhow::Result<()> {
+                    say!(
                         "sent {} to {} ({}), fee {}: {}",
                         payment.amount,
                         payment.to.to_checksummed(),
@@ -316,7 +327,8 @@ impl Populate {
                         payment.fee,
                         payment.hash
                     );
-                });
+                    Ok(())
+                })?;
                 self.sent.push(payment);
                 progress.inc(1);
             }
@@ -388,7 +400,7 @@ impl Populate {
             spendable = self.spendable()?;
             blocks = 1;
         }
-        println!("spendable: {spendable}");
+        say!("spendable: {spendable}");
         Ok(())
     }
 
@@ -411,7 +423,7 @@ impl Populate {
         progress.finish_and_clear();
         let elapsed = started.elapsed();
         let hashes = self.hashes - hashes_before;
-        println!(
+        say!(
             "{what}: mined {count} block{} (height {first}..={}) to {} in {:.2} s, {} hashes, {}",
             if count == 1 { "" } else { "s" },
             self.chain.info.height,
@@ -502,26 +514,26 @@ impl Populate {
             .sent
             .iter()
             .fold(Amount::ZERO, |sum, p| add(sum, p.fee));
-        println!(
+        say!(
             "done in {:.1} s: mined {} block(s), sent {} payment(s) ({paid} paid, {fees} in fees), {confirmed} transactions confirmed besides coinbases",
             elapsed.as_secs_f64(),
             self.mined.len(),
             self.sent.len(),
         );
         if let (Some(first), Some(last)) = (self.mined.first(), self.mined.last()) {
-            println!("blocks {}..={} are this run's", first.height, last.height);
+            say!("blocks {}..={} are this run's", first.height, last.height);
         }
-        println!("/blockchain/ of {}:", self.chain.client.base());
-        println!("  chain:              {}", info.name);
-        println!("  height:             {}", info.height);
-        println!("  best hash:          {}", info.best_hash);
-        println!("  total transactions: {}", info.total_transactions);
-        println!("  total addresses:    {}", info.total_addresses);
-        println!("  mempool size:       {}", info.mempool_size);
-        println!("  total work:         {}", info.total_work.0);
-        println!("  rich list:");
+        say!("/blockchain/ of {}:", self.chain.client.base());
+        say!("  chain:              {}", info.name);
+        say!("  height:             {}", info.height);
+        say!("  best hash:          {}", info.best_hash);
+        say!("  total transactions: {}", info.total_transactions);
+        say!("  total addresses:    {}", info.total_addresses);
+        say!("  mempool size:       {}", info.mempool_size);
+        say!("  total work:         {}", info.total_work.0);
+        say!("  rich list:");
         for entry in &info.rich_list {
-            println!("    {}  {}", entry.address.to_checksummed(), entry.balance);
+            say!("    {}  {}", entry.address.to_checksummed(), entry.balance);
         }
         Ok(())
     }
