@@ -15,6 +15,7 @@
 
 pub mod chain;
 pub mod lab;
+pub mod populate;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -125,6 +126,12 @@ pub fn dns_server_bin() -> &'static Path {
 pub fn wallet_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| locate_or_build("wallet", "wallet"))
+}
+
+/// The `testing` binary (package `testing`): the populate command.
+pub fn testing_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| locate_or_build("testing", "testing"))
 }
 
 // ---------------------------------------------------------------------------
@@ -265,6 +272,18 @@ pub fn run_wallet(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> F
         command.env(name, value);
     }
     run_to_end(command, stdin, RUN_TIMEOUT)
+}
+
+/// Runs `testing` (the populate command) with `args` to its end, with a
+/// cheap keystore KDF and `CINDER_WALLET_PASSWORD` set.
+pub fn run_testing(args: &[&str]) -> Finished {
+    let mut command = Command::new(testing_bin());
+    command
+        .args(args)
+        .env("CINDER_WALLET_KDF_MEMORY_KIB", "256")
+        .env("CINDER_WALLET_KDF_ITERATIONS", "1")
+        .env("CINDER_WALLET_PASSWORD", WALLET_PASSWORD);
+    run_to_end(command, None, RUN_TIMEOUT)
 }
 
 /// A server child process that printed its `listening on http://…` line.
