@@ -307,3 +307,47 @@ fn a_taken_port_is_named_once() {
     assert_eq!(second.stderr.matches("os error").count(), 1, "{second}");
     first.stop();
 }
+
+/// At info the log is a story, not a flood: mining flat out gives a
+/// summary line now and then, not a line per block, and actix's internals
+/// stay quiet; at debug a refused request says why.
+#[test]
+fn info_logs_summarise_and_debug_tells_the_detail() {
+    let reward = "0x628d3ddd3a9413983a0f5ad854fb1c0f8791cd52";
+    let miner = NodeProcess::start(&[
+        "--dns",
+        "127.0.0.1:9",
+        "--mine",
+        "--reward-address",
+        reward,
+        "--mine-interval",
+        "0",
+    ]);
+    std::thread::sleep(Duration::from_secs(3));
+    let height = get_ok(&miner.url, "/blockchain/")["height"]
+        .as_u64()
+        .unwrap_or(0);
+    let stderr = miner.stderr();
+    miner.stop();
+    assert!(height >= 20, "mined flat out: height {height}");
+    let lines = stderr.lines().count();
+    assert!(
+        (lines as u64) < height / 2,
+        "{lines} info lines for {height} blocks:\n{stderr}"
+    );
+    assert!(!stderr.contains("actix_server"), "{stderr}");
+
+    let node = NodeProcess::start(&["--dns", "127.0.0.1:9", "--log", "debug"]);
+    let (status, _) = post(&node.url, "/transactions/", "{}");
+    assert_eq!(status, 400);
+    let detail = wait_for(
+        "the refusal in the debug log",
+        Duration::from_secs(10),
+        || {
+            let e = node.stderr();
+            e.contains("request refused").then_some(e)
+        },
+    );
+    assert!(detail.contains("malformed"), "{detail}");
+    node.stop();
+}
