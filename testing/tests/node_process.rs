@@ -329,12 +329,15 @@ fn info_logs_summarise_and_debug_tells_the_detail() {
         .unwrap_or(0);
     let stderr = miner.stderr();
     miner.stop();
-    assert!(height >= 20, "mined flat out: height {height}");
+    assert!(height >= 10, "mined flat out: height {height}");
+    // Start-up (chain, peers, mining, the missing seed once), at most one
+    // summary in 3 s, the stop: a handful, whatever the height.
     let lines = stderr.lines().count();
     assert!(
-        (lines as u64) < height / 2,
+        lines <= 12,
         "{lines} info lines for {height} blocks:\n{stderr}"
     );
+    assert!(!stderr.contains("mined a block"), "{stderr}");
     assert!(!stderr.contains("actix_server"), "{stderr}");
 
     let node = NodeProcess::start(&["--dns", "127.0.0.1:9", "--log", "debug"]);
