@@ -39,6 +39,11 @@ pub struct NetworkConfig {
     pub max_peers: usize,
     /// Time between two sync runs (`-s/--sync-interval`).
     pub sync_interval: Duration,
+    /// The address peers reach this node at, when it is not the one it
+    /// listens on (`--advertise`: behind a port forward, a proxy, or
+    /// listening on 0.0.0.0). It is what the node registers, announces and
+    /// names itself as.
+    pub advertise: Option<NodeAddr>,
 }
 
 /// Default of `-s/--sync-interval` (API.md §8).
@@ -52,6 +57,7 @@ impl Default for NetworkConfig {
             update_interval: DEFAULT_UPDATE_INTERVAL,
             max_peers: DEFAULT_MAX_PEERS,
             sync_interval: DEFAULT_SYNC_INTERVAL,
+            advertise: None,
         }
     }
 }
@@ -97,6 +103,7 @@ impl NodeConfig {
                 update_interval: Duration::from_secs(1),
                 max_peers: DEFAULT_MAX_PEERS,
                 sync_interval: Duration::from_secs(1),
+                advertise: None,
             },
         }
     }
@@ -142,7 +149,10 @@ impl App {
         let peer_store = SqlitePeerStore::open(&dir.path().join(DATABASE_FILE))
             .context("opening the peer tables")?;
         let saved = peer_store.load().context("loading the known nodes")?;
-        let me = NodeAddr::new(config.ip, addr.port());
+        let me = config
+            .network
+            .advertise
+            .unwrap_or_else(|| NodeAddr::new(config.ip, addr.port()));
         let peers = Peers::new(
             PeersConfig {
                 book: BookConfig::full_node(me, config.network.max_peers),

@@ -168,7 +168,9 @@ impl Client {
         }
     }
 
-    /// Names this node on every post (`X-Cinder-Node`, API.md §8).
+    /// Names this node on every request (`X-Cinder-Node`): API.md §8 asks
+    /// it on posts, where the receiver uses it; on the others it lets a
+    /// receiver's log, or the lab's proxy, tell the asking nodes apart.
     pub fn with_origin(mut self, me: NodeAddr) -> Client {
         self.origin = Some(me);
         self

@@ -66,6 +66,11 @@ struct Args {
     /// up, and when a relayed block has an unknown parent).
     #[arg(short = 's', long = "sync-interval", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     sync_interval: u64,
+    /// The address peers reach this node at (IP:PORT), when it is not the
+    /// one it listens on: behind a port forward or a proxy, or listening on
+    /// 0.0.0.0. Registered with the seed and announced to peers.
+    #[arg(long = "advertise")]
+    advertise: Option<NodeAddr>,
 }
 
 fn main() {
@@ -125,6 +130,7 @@ fn run() -> anyhow::Result<()> {
             update_interval: Duration::from_secs(args.update_interval),
             max_peers: args.max_peers,
             sync_interval: Duration::from_secs(args.sync_interval),
+            advertise: args.advertise,
         },
     };
     let system = actix_web::rt::System::new();

@@ -266,7 +266,8 @@ impl Peers {
             .try_acquire()
             .map_err(|_| AnnounceError::Busy)?;
         // A client of its own: the handler's runtime owns its connection.
-        let info = check_node(&Client::new(&node.url()), node, self.genesis)
+        let client = Client::new(&node.url()).with_origin(self.me());
+        let info = check_node(&client, node, self.genesis)
             .await
             .map_err(|failure| AnnounceError::CheckFailed { node, failure })?;
         self.checked(node, &info);

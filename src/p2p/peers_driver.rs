@@ -79,7 +79,7 @@ impl PeerTasks {
 async fn run_rounds(peers: Arc<Peers>, config: DriverConfig) {
     // Checks bound themselves to 2 s; registering waits for the seed's
     // check of us, so it has the default time.
-    let client = Client::new("127.0.0.1");
+    let client = Client::new("127.0.0.1").with_origin(peers.me());
     let mut ticks = tokio::time::interval(config.interval.max(Duration::from_millis(10)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -5,8 +5,9 @@
 //! - [`inprocess`]: block connect, transaction intake, templates on a full pool;
 //! - [`http`]: the real `full-node` under `wrk`, read latencies, latency
 //!   under template and block load;
-//! - [`network`]: the network lab's figures (not built yet: reported as
-//!   not measured).
+//! - [`network`]: a fresh node's sync, and the network lab's figures (a
+//!   seed and N nodes behind 20 ms links: relay, a stalled sync peer, a
+//!   split network healing).
 
 pub mod chain;
 pub mod http;
@@ -42,6 +43,11 @@ pub struct Sizes {
     /// The chain a fresh node syncs: blocks, and payments in each.
     pub sync_blocks: u64,
     pub sync_per_block: usize,
+    /// Nodes in the network lab (a seed and these, 20 ms links).
+    pub lab_nodes: usize,
+    /// Transactions and blocks of 100 transactions timed in the lab.
+    pub lab_transactions: usize,
+    pub lab_blocks: usize,
 }
 
 impl Sizes {
@@ -58,6 +64,9 @@ impl Sizes {
             loaded_time: Duration::from_secs(4),
             sync_blocks: 60,
             sync_per_block: 100,
+            lab_nodes: 4,
+            lab_transactions: 5,
+            lab_blocks: 1,
         }
     }
 
@@ -74,6 +83,9 @@ impl Sizes {
             loaded_time: Duration::from_secs(10),
             sync_blocks: 301,
             sync_per_block: 170,
+            lab_nodes: 16,
+            lab_transactions: 20,
+            lab_blocks: 3,
         }
     }
 }
@@ -127,7 +139,7 @@ pub fn run(sizes: &Sizes, tmp: Option<PathBuf>) -> anyhow::Result<Report> {
     inprocess::template(&mut report, sizes, &tmp.path().join("template"), &samples)?;
     http::figures(&mut report, sizes, tmp.path(), &samples, wrk.as_deref())?;
     network::sync(&mut report, sizes);
-    network::relay(&mut report);
+    network::lab(&mut report, sizes);
     progress("done");
     Ok(report)
 }

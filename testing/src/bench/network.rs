@@ -1,18 +1,30 @@
-//! The network's figures, from the lab ([`crate::lab`]): a fresh node
-//! syncing a long chain from a peer, next to the same blocks connected
-//! locally, its peak memory, the time until blocks flow again after a peer
-//! stalls, and relay on a seed + 5-node network.
-//!
-//! Not built yet (issue 23's lab, second part): each node's peer traffic
-//! through a delay proxy with partitions on command, and N = 16.
+//! The network's figures: a fresh node syncing a long chain from a peer,
+//! next to the same blocks connected locally, and its peak memory; then the
+//! network lab ([`crate::lab`]: a seed and N nodes whose peer traffic
+//! passes a 20 ms one-way delay proxy): how fast a transaction and a block
+//! of 100 transactions reach the nodes, how soon blocks flow again when a
+//! sync peer goes silent mid-sync, and how fast two halves that mined
+//! apart agree again.
+
+use std::time::Duration;
 
 use super::Sizes;
 use super::report::{Figure, Goal, Report};
 use crate::chain::{self, Coin, owner, payee};
-use crate::lab;
+use crate::lab::{self, LINK_DELAY, Lab, median};
 
 /// Peak RSS goal of a node during the sync (issue 23).
 const SYNC_RSS_GOAL_MIB: f64 = 200.0;
+/// Transactions in each block timed in the lab.
+const LAB_BLOCK_TXS: usize = 100;
+/// The chain of the mid-sync stall: long enough that the first peer has
+/// not sent it all when it goes silent.
+const STALL_CHAIN: u64 = 1_000;
+/// Blocks each half mines while the network is split.
+const SPLIT_BLOCKS: (u64, u64) = (9, 10);
+/// How long the halves stay apart (longer than 3 failed peer checks, so
+/// each half forgets the other and must find it again).
+const SPLIT_TIME: Duration = Duration::from_secs(5);
 
 /// Sync of a fresh node: rate against local connect, and peak memory.
 pub fn sync(report: &mut Report, sizes: &Sizes) {
@@ -44,59 +56,132 @@ pub fn sync(report: &mut Report, sizes: &Sizes) {
         .goal(Goal::AtMost(SYNC_RSS_GOAL_MIB))
         .note("VmHWM of the syncing node"),
     );
-    super::progress("sync: a peer that stalls");
-    let resumed = lab::stall_resume_time(&chain::blocks(20, 2));
-    report.push(
-        Figure::new(
-            "sync: a silent first peer, blocks flow again after",
-            resumed.as_secs_f64(),
-            "s",
-        )
-        .goal(Goal::AtMost(10.0))
-        .note("request timeout 5 s, then the next candidate"),
-    );
 }
 
-/// Relay on a seed + 5-node network (no delay proxy yet).
-pub fn relay(report: &mut Report) {
-    super::progress("relay: a seed and 5 nodes");
-    let (blocks, coins) = chain::blocks_with_coins(9, 1100);
-    let tip = blocks.last().expect("a built chain has a tip").clone();
-    let net = lab::Network::start(5, &blocks);
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The lab: relay over 20 ms links, a stalled sync peer, a split network.
+pub fn lab(report: &mut Report, sizes: &Sizes) {
+    let n = sizes.lab_nodes;
+    super::progress(&format!("lab: a seed and {n} nodes, 20 ms links"));
+    let wanted = sizes.lab_transactions + sizes.lab_blocks * LAB_BLOCK_TXS;
+    let (blocks, coins) = chain::blocks_with_coins(6, wanted);
+    let mut tip = blocks.last().expect("a built chain has a tip").clone();
+    let lab = Lab::network(n, &blocks, LINK_DELAY);
     let now = cinder::node::unix_now();
     let pay = |coin: &Coin, n: usize| chain::spend(*coin, &[(payee(n), coin.value - 500)], now);
-    let singles: Vec<_> = coins[..100]
+    let links = format!("seed + {n} nodes, each knowing the {} others", n - 1);
+
+    super::progress("lab: transactions");
+    let (singles, rest) = coins.split_at(sizes.lab_transactions);
+    let reaches: Vec<_> = singles
         .iter()
         .enumerate()
-        .map(|(i, c)| pay(c, i))
+        .map(|(i, coin)| lab.transaction_reach(i % n, &pay(coin, i)))
         .collect();
-    let spread = lab::transaction_spread(&net, &singles);
+    let ninety: Vec<_> = reaches.iter().map(|r| r.by(0.9)).collect();
+    let half: Vec<_> = reaches.iter().map(|r| r.by(0.5)).collect();
     report.push(
         Figure::new(
-            "relay: a transaction to every mempool, max of 100",
-            spread.max.as_secs_f64() * 1000.0,
+            "lab: a transaction to 90 % of mempools, median",
+            ms(median(ninety.clone())),
             "ms",
         )
         .goal(Goal::AtMost(500.0))
         .note(format!(
-            "median {:.1} ms; seed + 5 nodes on loopback, no added delay",
-            spread.median.as_secs_f64() * 1000.0
+            "{} txs, posted to each node in turn; max {:.0} ms; 50 % median {:.0} ms; {links}",
+            reaches.len(),
+            ms(ninety.iter().copied().max().unwrap_or_default()),
+            ms(median(half)),
         )),
     );
-    let txs: Vec<_> = coins[100..1100]
-        .iter()
+
+    super::progress("lab: blocks of 100 transactions");
+    let mut block_reaches = Vec::new();
+    for (b, group) in rest
+        .chunks(LAB_BLOCK_TXS)
+        .take(sizes.lab_blocks)
         .enumerate()
-        .map(|(i, c)| pay(c, 1000 + i))
-        .collect();
-    let big = chain::block_on(&tip, &owner().address(), txs, tip.timestamp + 10);
-    let took = lab::block_spread(&net, &big);
+    {
+        let txs = group
+            .iter()
+            .enumerate()
+            .map(|(i, coin)| pay(coin, 10_000 + b * LAB_BLOCK_TXS + i))
+            .collect();
+        let block = chain::block_on(&tip, &owner().address(), txs, tip.timestamp + 10);
+        block_reaches.push(lab.block_reach(b % n, &block));
+        tip = block;
+    }
+    let half = median(block_reaches.iter().map(|r| r.by(0.5)).collect());
+    let ninety = median(block_reaches.iter().map(|r| r.by(0.9)).collect());
+    let note = format!(
+        "median of {} blocks; all nodes {:.0} ms; {links}",
+        block_reaches.len(),
+        ms(median(block_reaches.iter().map(|r| r.by(1.0)).collect())),
+    );
+    report.push(
+        Figure::new("lab: a block of 100 txs to 50 % of nodes", ms(half), "ms")
+            .goal(Goal::AtMost(500.0))
+            .note(note.clone()),
+    );
+    report.push(
+        Figure::new("lab: a block of 100 txs to 90 % of nodes", ms(ninety), "ms")
+            .goal(Goal::AtMost(1000.0))
+            .note(note),
+    );
+
+    super::progress("lab: two halves mine apart, then heal");
+    let healing = lab::split_and_heal(&lab, &tip, SPLIT_BLOCKS.0, SPLIT_BLOCKS.1, SPLIT_TIME);
     report.push(
         Figure::new(
-            "relay: a block of 1,000 transactions to every tip",
-            took.as_secs_f64() * 1000.0,
-            "ms",
+            "lab: split network, all on the heaviest tip after healing",
+            healing.took.as_secs_f64(),
+            "s",
         )
-        .goal(Goal::AtMost(1000.0))
-        .note("seed + 5 nodes on loopback, no added delay"),
+        .goal(Goal::AtMost(20.0))
+        .note(format!(
+            "{}/{} blocks mined apart for {:.1} s ({} KiB dropped); {} nodes",
+            SPLIT_BLOCKS.0,
+            SPLIT_BLOCKS.1,
+            healing.apart.as_secs_f64(),
+            healing.dropped / 1024,
+            n
+        )),
+    );
+    report.push(
+        Figure::new(
+            "lab: honest nodes banned while splitting and healing",
+            healing.bans.len() as f64,
+            "",
+        )
+        .goal(Goal::AtMost(0.0))
+        .note(
+            healing
+                .bans
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "none".into()),
+        ),
+    );
+    drop(lab);
+
+    super::progress("lab: a sync peer goes silent mid-sync");
+    let stall = lab::stall_mid_sync(&chain::blocks(STALL_CHAIN, 1), LINK_DELAY);
+    report.push(
+        Figure::new(
+            "lab: a sync peer goes silent mid-sync, blocks flow again after",
+            stall.resumed_after.as_secs_f64(),
+            "s",
+        )
+        .goal(Goal::AtMost(10.0))
+        .note(format!(
+            "silent at height {} of {}; longest stretch without a block {:.2} s; on the tip after {:.2} s; request timeout 5 s",
+            stall.height_at_silence,
+            stall.tip_height,
+            stall.longest_flat.as_secs_f64(),
+            stall.finished_after.as_secs_f64()
+        )),
     );
 }
