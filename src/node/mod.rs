@@ -41,9 +41,15 @@ pub type Accepted = crate::wire::BlockStatus;
 /// (it is told how many, and catches up from the node's state).
 const EVENT_CAPACITY: usize = 4096;
 
-/// A stored block's target and the tail of its branch, oldest first, as
-/// (height, timestamp): where checking headers after it starts.
-pub type BranchContext = (Target, Vec<(u64, u64)>);
+/// A stored block, as checking headers after it starts from.
+#[derive(Clone, Debug)]
+pub struct BranchContext {
+    pub target: Target,
+    /// The work of the chain ending with the block.
+    pub work: primitive_types::U256,
+    /// The tail of its branch, oldest first, as (height, timestamp).
+    pub tail: Vec<(u64, u64)>,
+}
 
 /// What the node knows of a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -230,8 +236,8 @@ impl Node {
     }
 
     /// What checking headers after the stored block `hash` starts from: its
-    /// target and the tail of its branch (oldest first, (height,
-    /// timestamp)); `None` when it is not stored.
+    /// target, its chain's work and the tail of its branch; `None` when it
+    /// is not stored.
     pub fn branch_context(&self, hash: &Hash) -> Result<Option<BranchContext>, StoreError> {
         self.reads.with(|conn| {
             let Some(record) = crate::state::block_record(conn, hash)? else {
@@ -239,7 +245,11 @@ impl Node {
             };
             let depth = crate::consensus::block::context_depth(&self.params);
             let tail = crate::state::branch_tail(conn, &record, depth)?;
-            Ok(Some((record.target, tail)))
+            Ok(Some(BranchContext {
+                target: record.target,
+                work: record.cumulative_work,
+                tail,
+            }))
         })
     }
 

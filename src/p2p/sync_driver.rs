@@ -5,6 +5,8 @@
 //! the node's normal intake; then the peer's mempool.
 
 use std::collections::HashSet;
+
+use primitive_types::U256;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ use super::sync::{
     REQUEST_TIMEOUT, candidates,
 };
 use crate::client::{CHECK_TIMEOUT, Client, ClientError};
+use crate::consensus::block_work;
 use crate::node::{KnownBlock, Node, Origin, Rejected};
 use crate::state::StoreError;
 use crate::types::{Block, BlockHeader, Hash};
@@ -245,8 +248,13 @@ async fn sync_from(
     timeout: Duration,
 ) -> Result<u64, Stop> {
     let mut progress = Progress::new(candidate);
+    // The work of the peer's chain as its headers showed it. Judged on
+    // what the peer sent, never on this node's tip: a block relayed to us
+    // meanwhile may be stored before our tip shows it.
+    let mut shown = U256::zero();
     loop {
         let locator = blocking(node, |n| n.locator()).await?;
+        let our_tip = locator.first().copied();
         let headers =
             match tokio::time::timeout(timeout, peer.headers(locator, HEADERS_PER_ASK)).await {
                 Ok(answer) => answer.map_err(classify)?,
@@ -264,15 +272,25 @@ async fn sync_from(
             )));
         }
         let Some(first) = headers.first() else {
+            // Nothing after our locator: the peer's tip is on our chain, at
+            // most our tip.
+            if let Some(tip) = our_tip
+                && let Some(ours) = blocking(node, move |n| n.branch_context(&tip)).await?
+            {
+                shown = shown.max(ours.work);
+            }
             break;
         };
         let start = first.prev_hash;
-        let Some((target, tail)) = blocking(node, move |n| n.branch_context(&start)).await? else {
+        let Some(context) = blocking(node, move |n| n.branch_context(&start)).await? else {
             return Err(Stop::Ban(format!(
                 "headers start after {start}, a block this node does not store"
             )));
         };
-        let mut chain = HeaderChain::after(node.params(), start, target, tail);
+        shown = headers
+            .iter()
+            .fold(context.work, |work, h| work + block_work(&h.target));
+        let mut chain = HeaderChain::after(node.params(), start, context.target, context.tail);
         chain.extend(&headers, node.now())?;
         let hashes: Vec<Hash> = headers.iter().map(|h| h.hash).collect();
         let missing = blocking(node, move |n| {
@@ -293,10 +311,9 @@ async fn sync_from(
             break;
         }
     }
-    let ours = node.snapshot().info.total_work;
-    if ours < candidate.work {
+    if shown < candidate.work {
         return Err(Stop::Ban(format!(
-            "it claimed work {} and delivered a chain of {ours}",
+            "it claimed work {} and its headers showed a chain of {shown}",
             candidate.work
         )));
     }

@@ -98,20 +98,25 @@ pub fn progress(what: &str) {
     eprintln!("[{:>6.1} s] {what}", start.elapsed().as_secs_f64());
 }
 
-/// Runs every figure; scratch files and chains go under `tmp` (a fresh
-/// temporary directory inside it).
-pub fn run(sizes: &Sizes, tmp: Option<PathBuf>) -> anyhow::Result<Report> {
+/// The groups of figures `--only` picks from.
+pub const GROUPS: [&str; 4] = ["limits", "inprocess", "http", "network"];
+
+/// Runs every figure (or those of the groups in `only`); scratch files and
+/// chains go under `tmp` (a fresh temporary directory inside it).
+pub fn run(sizes: &Sizes, tmp: Option<PathBuf>, only: &[String]) -> anyhow::Result<Report> {
     progress("starting");
+    let wanted = |group: &str| only.is_empty() || only.iter().any(|g| g == group);
     let tmp = match tmp {
         Some(dir) => tempfile::tempdir_in(dir)?,
         None => tempfile::tempdir()?,
     };
     let wrk = wrk::find();
-    if wrk.is_none() {
+    if wrk.is_none() && wanted("http") {
         eprintln!("bench: {}", wrk::INSTALL_HINT);
     }
     let mut report = Report::default();
 
+    // Every group compares with the recoveries: always measured.
     progress("signature recoveries (the limit)");
     let samples = limits::signature_samples(2_000);
     let one = limits::recoveries_per_second(&samples, 1, sizes.limit_time);
@@ -122,24 +127,31 @@ pub fn run(sizes: &Sizes, tmp: Option<PathBuf>) -> anyhow::Result<Report> {
             .note("the limit; cinder::crypto::verify on real signatures"),
     );
 
-    progress("mining hashes vs raw SHA-256");
-    let raw = limits::raw_sha256_per_second(sizes.limit_time);
-    let miner = limits::miner_hashes_per_second(sizes.limit_time);
-    report.push(
-        Figure::new("mining hashes, 1 thread (HeaderHasher)", miner, "H/s")
-            .limit(
-                raw,
-                format!("SHA-256 of the {}-byte header", limits::tagged_header_len()),
-            )
-            .goal(Goal::RatioAtLeast(0.9))
-            .note("the miner's loop: hash(nonce) + target check"),
-    );
-
-    inprocess::connect(&mut report, sizes, &tmp.path().join("connect"), &samples)?;
-    inprocess::template(&mut report, sizes, &tmp.path().join("template"), &samples)?;
-    http::figures(&mut report, sizes, tmp.path(), &samples, wrk.as_deref())?;
-    network::sync(&mut report, sizes);
-    network::lab(&mut report, sizes);
+    if wanted("limits") {
+        progress("mining hashes vs raw SHA-256");
+        let raw = limits::raw_sha256_per_second(sizes.limit_time);
+        let miner = limits::miner_hashes_per_second(sizes.limit_time);
+        report.push(
+            Figure::new("mining hashes, 1 thread (HeaderHasher)", miner, "H/s")
+                .limit(
+                    raw,
+                    format!("SHA-256 of the {}-byte header", limits::tagged_header_len()),
+                )
+                .goal(Goal::RatioAtLeast(0.9))
+                .note("the miner's loop: hash(nonce) + target check"),
+        );
+    }
+    if wanted("inprocess") {
+        inprocess::connect(&mut report, sizes, &tmp.path().join("connect"), &samples)?;
+        inprocess::template(&mut report, sizes, &tmp.path().join("template"), &samples)?;
+    }
+    if wanted("http") {
+        http::figures(&mut report, sizes, tmp.path(), &samples, wrk.as_deref())?;
+    }
+    if wanted("network") {
+        network::sync(&mut report, sizes);
+        network::lab(&mut report, sizes);
+    }
     progress("done");
     Ok(report)
 }

@@ -20,6 +20,10 @@ struct Args {
     /// Also write the figures as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Only these groups of figures (repeatable): limits, inprocess, http,
+    /// network. The signature recoveries are always measured.
+    #[arg(long, value_name = "GROUP", value_parser = bench::GROUPS)]
+    only: Vec<String>,
     /// Where the chains and scratch files go (default: the system's temp dir).
     #[arg(long, value_name = "DIR")]
     tmp: Option<PathBuf>,
@@ -49,7 +53,7 @@ fn run() -> anyhow::Result<()> {
     } else {
         Sizes::full()
     };
-    let report = bench::run(&sizes, args.tmp)?;
+    let report = bench::run(&sizes, args.tmp, &args.only)?;
     print!("{}", report.table());
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json())

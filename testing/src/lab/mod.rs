@@ -210,7 +210,25 @@ impl Lab {
             })
             .collect()
     }
+}
 
+/// With `CINDER_LAB_LOGS=DIR`, each node's log is copied to
+/// `DIR/node-<index>-<front port>.log` when the lab ends.
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let Some(dir) = std::env::var_os("CINDER_LAB_LOGS") else {
+            return;
+        };
+        let dir = Path::new(&dir);
+        let _ = std::fs::create_dir_all(dir);
+        for (i, node) in self.nodes.iter().enumerate() {
+            let name = format!("node-{i}-{}.log", self.fronts[i].port());
+            let _ = std::fs::write(dir.join(name), node.stderr());
+        }
+    }
+}
+
+impl Lab {
     /// For each node but `from`, the time from `start` until `seen` holds
     /// on it (each watched by a thread of its own), in increasing order.
     fn reach_times(
