@@ -22,9 +22,10 @@ const LAB_BLOCK_TXS: usize = 100;
 const STALL_CHAIN: u64 = 1_000;
 /// Blocks each half mines while the network is split.
 const SPLIT_BLOCKS: (u64, u64) = (9, 10);
-/// How long the halves stay apart (longer than 3 failed peer checks, so
-/// each half forgets the other and must find it again).
-const SPLIT_TIME: Duration = Duration::from_secs(5);
+/// How long the halves stay apart: long enough for 3 failed peer checks
+/// (each up to 2 s, a round every second), so each half forgets the other
+/// and must find it again through the seed.
+const SPLIT_TIME: Duration = Duration::from_secs(12);
 
 /// Sync of a fresh node: rate against local connect, and peak memory.
 pub fn sync(report: &mut Report, sizes: &Sizes) {
@@ -142,11 +143,13 @@ pub fn lab(report: &mut Report, sizes: &Sizes) {
         )
         .goal(Goal::AtMost(20.0))
         .note(format!(
-            "{}/{} blocks mined apart for {:.1} s ({} KiB dropped); {} nodes",
+            "{}/{} blocks mined apart for {:.1} s ({} KiB dropped; fewest peers known then {} of {}); {} nodes",
             SPLIT_BLOCKS.0,
             SPLIT_BLOCKS.1,
             healing.apart.as_secs_f64(),
             healing.dropped / 1024,
+            healing.fewest_peers_apart,
+            n - 1,
             n
         )),
     );

@@ -331,6 +331,9 @@ pub struct Healing {
     pub apart: Duration,
     /// Bytes the partition dropped.
     pub dropped: u64,
+    /// The fewest peers a node knew right before the healing (below the
+    /// other half's size: the halves had forgotten each other).
+    pub fewest_peers_apart: u64,
     /// Log lines of bans (an honest network has none).
     pub bans: Vec<String>,
 }
@@ -380,6 +383,12 @@ pub fn split_and_heal(
         "the partition leaked: {tips:?}"
     );
     let dropped = lab.proxy.traffic().dropped;
+    let fewest_peers_apart = lab
+        .nodes
+        .iter()
+        .map(|node| get(&node.url, "/health/").1["peers"].as_u64().unwrap_or(0))
+        .min()
+        .unwrap_or(0);
     let apart = split.elapsed();
     let healed = Instant::now();
     lab.proxy.heal();
@@ -398,6 +407,7 @@ pub fn split_and_heal(
         took: healed.elapsed(),
         apart,
         dropped,
+        fewest_peers_apart,
         bans: lab.bans(),
     }
 }
