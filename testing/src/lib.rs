@@ -287,6 +287,9 @@ pub fn run_testing(args: &[&str]) -> Finished {
 }
 
 /// A server child process that printed its `listening on http://…` line.
+/// Servers started so far: numbers their stderr files.
+static STARTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 struct Started {
     url: String,
     first_line: String,
@@ -380,24 +383,146 @@ fn show_stderr_on_panic(name: &str, url: &str, stderr: &str) {
 }
 
 // ---------------------------------------------------------------------------
-// Nodes
+// Servers: a node or the seed
 
-/// A running `full-node` child process on `-d <root>/data -p 0`, its stderr
-/// kept in `<root>/full-node-<n>.stderr`. Killed when dropped.
-pub struct NodeProcess {
+/// A running server child process (`full-node` or `dns-server`) on
+/// `-d <root>/<dir> -p PORT`, its stderr kept in a file of `<root>`. Killed
+/// when dropped; its stderr is shown when that happens in a panicking test.
+pub struct ServerProcess {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    /// The first line the node wrote on stdout.
+    /// The first line the server wrote on stdout.
     pub first_line: String,
-    /// The node's data directory (`-d`).
+    /// The server's data directory (`-d`).
     pub data_dir: PathBuf,
-    /// Where the node's stderr goes.
+    /// Where the server's stderr goes.
     pub stderr_path: PathBuf,
+    /// `full-node` or `dns-server`.
+    name: &'static str,
     root: Option<TempDir>,
     child: KillOnDrop,
 }
 
-static STARTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+impl ServerProcess {
+    /// Runs `bin` on `root/<dir>` listening on `port`, with `args` and
+    /// `env`; when it exits (or stays silent past [`START_TIMEOUT`])
+    /// instead of printing its URL, how it ended.
+    fn try_start(
+        bin: &Path,
+        name: &'static str,
+        root: TempDir,
+        dir: &str,
+        port: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<ServerProcess, Finished> {
+        let data_dir = root.path().join(dir);
+        let mut command = Command::new(bin);
+        command
+            .arg("-d")
+            .arg(&data_dir)
+            .args(["-p", port])
+            .args(args)
+            .envs(env.iter().copied());
+        let started = start_server(command, root.path(), name)?;
+        Ok(ServerProcess {
+            url: started.url,
+            first_line: started.first_line,
+            data_dir,
+            stderr_path: started.stderr_path,
+            name,
+            root: Some(root),
+            child: started.child,
+        })
+    }
+
+    /// `root` of this server (holding its data directory and stderr files).
+    pub fn root(&self) -> &Path {
+        self.root.as_ref().expect("root held until stop").path()
+    }
+
+    /// The server's stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.0.as_ref().map_or(0, Child::id)
+    }
+
+    /// `ip:port` of the server, as `--dns` and node bodies name it.
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> String {
+        self.url.rsplit(':').next().unwrap_or_default().to_string()
+    }
+
+    /// Sends SIGTERM (killing it if still running after 30 s) and gives
+    /// back its directory, with how it exited.
+    pub fn stop(mut self) -> (TempDir, ExitStatus) {
+        let status = self.terminate_now();
+        let root = self.root.take().expect("root held until stop");
+        (root, status)
+    }
+
+    /// Sends SIGTERM at once and waits for the exit.
+    pub fn terminate_now(&mut self) -> ExitStatus {
+        let path = self.stderr_path.clone();
+        terminate(&mut self.child, self.name, || {
+            std::fs::read_to_string(&path).unwrap_or_default()
+        })
+    }
+
+    /// Waits for the server to exit by itself (a crash a test provoked) and
+    /// gives back its directory, with how it exited.
+    pub fn wait_for_exit(mut self, timeout: Duration) -> (TempDir, ExitStatus) {
+        let name = self.name;
+        let status = self
+            .child
+            .wait_until(Instant::now() + timeout)
+            .unwrap_or_else(|| panic!("{name} still running after {timeout:?}"));
+        let root = self.root.take().expect("root held until exit");
+        (root, status)
+    }
+
+    /// Kills the server outright (SIGKILL, no clean stop) and gives back its
+    /// directory for a restart.
+    pub fn kill(mut self) -> TempDir {
+        if let Some(mut child) = self.child.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.root.take().expect("root held until stop")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let running = self.child.0.is_some();
+        if let Some(mut child) = self.child.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if running {
+            show_stderr_on_panic(self.name, &self.url, &self.stderr());
+        }
+    }
+}
+
+/// A running `full-node` on `-d <root>/data -p 0` (see [`ServerProcess`],
+/// whose fields and methods it has).
+pub struct NodeProcess(ServerProcess);
+
+impl std::ops::Deref for NodeProcess {
+    type Target = ServerProcess;
+    fn deref(&self) -> &ServerProcess {
+        &self.0
+    }
+}
 
 impl NodeProcess {
     /// A node in a fresh temporary directory, with `args` after `-d DIR -p 0`.
@@ -407,10 +532,7 @@ impl NodeProcess {
 
     /// A node on `root/data` (a restart when a node ran there before).
     pub fn start_in(root: TempDir, args: &[&str]) -> NodeProcess {
-        match Self::try_start_in(root, args) {
-            Ok(node) => node,
-            Err(failed) => panic!("full-node did not start: {failed}"),
-        }
+        Self::start_on(root, "0", args)
     }
 
     /// A node on `root/data`; when it exits (or stays silent past
@@ -444,43 +566,13 @@ impl NodeProcess {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<NodeProcess, Finished> {
-        let data_dir = Self::data_dir_of(root.path());
-        let mut command = Command::new(full_node_bin());
-        command
-            .arg("-d")
-            .arg(&data_dir)
-            .args(["-p", port])
-            .args(args)
-            .envs(env.iter().copied());
-        let started = start_server(command, root.path(), "full-node")?;
-        Ok(NodeProcess {
-            url: started.url,
-            first_line: started.first_line,
-            data_dir,
-            stderr_path: started.stderr_path,
-            root: Some(root),
-            child: started.child,
-        })
+        let bin = full_node_bin();
+        ServerProcess::try_start(bin, "full-node", root, "data", port, args, env).map(NodeProcess)
     }
 
     /// The data directory of a node started in `root`.
     pub fn data_dir_of(root: &Path) -> PathBuf {
         root.join("data")
-    }
-
-    /// `root` of this node (holding `data/` and the stderr files).
-    pub fn root(&self) -> &Path {
-        self.root.as_ref().expect("root held until stop").path()
-    }
-
-    /// The node's stderr so far.
-    pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-
-    /// The node's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.0.as_ref().map_or(0, Child::id)
     }
 
     /// Stops the node with SIGTERM (killed if still running after 30 s) and
@@ -490,83 +582,36 @@ impl NodeProcess {
     /// first runs, just after it printed its URL; a signal in between kills
     /// it outright (see `sigterm_right_after_the_url_line_stops_cleanly`).
     /// One answered request first shows the server runs.
-    pub fn stop(mut self) -> (TempDir, ExitStatus) {
+    pub fn stop(self) -> (TempDir, ExitStatus) {
         let _ = client().get(format!("{}/health/", self.url)).send();
-        let path = self.stderr_path.clone();
-        let status = terminate(&mut self.child, "full-node", || {
-            std::fs::read_to_string(&path).unwrap_or_default()
-        });
-        let root = self.root.take().expect("root held until stop");
-        (root, status)
+        self.0.stop()
     }
 
-    /// Waits for the node to exit by itself (a crash a test provoked) and
-    /// gives back its directory, with how it exited.
-    pub fn wait_for_exit(mut self, timeout: Duration) -> (TempDir, ExitStatus) {
-        let status = self
-            .child
-            .wait_until(Instant::now() + timeout)
-            .unwrap_or_else(|| panic!("full-node still running after {timeout:?}"));
-        let root = self.root.take().expect("root held until exit");
-        (root, status)
+    /// Waits for the node to exit by itself (a crash a test provoked).
+    pub fn wait_for_exit(self, timeout: Duration) -> (TempDir, ExitStatus) {
+        self.0.wait_for_exit(timeout)
     }
 
     /// Sends SIGTERM at once, without [`stop`](Self::stop)'s request
     /// first, and waits for the exit.
     pub fn terminate_now(mut self) -> ExitStatus {
-        let path = self.stderr_path.clone();
-        terminate(&mut self.child, "full-node", || {
-            std::fs::read_to_string(&path).unwrap_or_default()
-        })
+        self.0.terminate_now()
     }
 
-    /// Kills the node outright (SIGKILL, no clean stop) and gives back its
-    /// directory for a restart.
-    pub fn kill(mut self) -> TempDir {
-        if let Some(mut child) = self.child.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.root.take().expect("root held until stop")
-    }
-
-    /// `ip:port` of the node, as `--dns` and node bodies name it.
-    pub fn addr(&self) -> String {
-        self.url.trim_start_matches("http://").to_string()
-    }
-
-    /// The port the node listens on.
-    pub fn port(&self) -> String {
-        self.url.rsplit(':').next().unwrap_or_default().to_string()
+    /// Kills the node outright and gives back its directory for a restart.
+    pub fn kill(self) -> TempDir {
+        self.0.kill()
     }
 }
 
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let running = self.child.0.is_some();
-        if let Some(mut child) = self.child.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if running {
-            show_stderr_on_panic("full-node", &self.url, &self.stderr());
-        }
+/// A running `dns-server` on `-d <root>/seed -p 0` (see [`ServerProcess`]).
+pub struct SeedProcess(ServerProcess);
+
+impl std::ops::Deref for SeedProcess {
+    type Target = ServerProcess;
+    fn deref(&self) -> &ServerProcess {
+        &self.0
     }
-}
-
-// ---------------------------------------------------------------------------
-// The seed
-
-/// A running `dns-server` child process on `-d <root>/seed -p 0`, its
-/// stderr kept in `<root>/dns-server-<n>.stderr`. Killed when dropped.
-pub struct SeedProcess {
-    /// `http://127.0.0.1:PORT`.
-    pub url: String,
-    pub first_line: String,
-    pub data_dir: PathBuf,
-    pub stderr_path: PathBuf,
-    root: Option<TempDir>,
-    child: KillOnDrop,
 }
 
 impl SeedProcess {
@@ -583,62 +628,21 @@ impl SeedProcess {
     /// A seed on `root/seed` listening on `port` (a restart on the port the
     /// nodes know).
     pub fn start_on(root: TempDir, port: &str, args: &[&str]) -> SeedProcess {
-        let data_dir = root.path().join("seed");
-        let mut command = Command::new(dns_server_bin());
-        command
-            .arg("-d")
-            .arg(&data_dir)
-            .args(["-p", port])
-            .args(args);
-        match start_server(command, root.path(), "dns-server") {
-            Ok(started) => SeedProcess {
-                url: started.url,
-                first_line: started.first_line,
-                data_dir,
-                stderr_path: started.stderr_path,
-                root: Some(root),
-                child: started.child,
-            },
+        let bin = dns_server_bin();
+        match ServerProcess::try_start(bin, "dns-server", root, "seed", port, args, &[]) {
+            Ok(seed) => SeedProcess(seed),
             Err(failed) => panic!("dns-server did not start: {failed}"),
         }
     }
 
-    /// `ip:port` of the seed, as `--dns` takes it.
-    pub fn addr(&self) -> String {
-        self.url.trim_start_matches("http://").to_string()
-    }
-
-    /// The port the seed listens on.
-    pub fn port(&self) -> String {
-        self.url.rsplit(':').next().unwrap_or_default().to_string()
-    }
-
-    /// The seed's stderr so far.
-    pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-
     /// Stops the seed with SIGTERM and gives back its directory.
-    pub fn stop(mut self) -> (TempDir, ExitStatus) {
-        let path = self.stderr_path.clone();
-        let status = terminate(&mut self.child, "dns-server", || {
-            std::fs::read_to_string(&path).unwrap_or_default()
-        });
-        let root = self.root.take().expect("root held until stop");
-        (root, status)
+    pub fn stop(self) -> (TempDir, ExitStatus) {
+        self.0.stop()
     }
-}
 
-impl Drop for SeedProcess {
-    fn drop(&mut self) {
-        let running = self.child.0.is_some();
-        if let Some(mut child) = self.child.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if running {
-            show_stderr_on_panic("dns-server", &self.url, &self.stderr());
-        }
+    /// Kills the seed outright and gives back its directory.
+    pub fn kill(self) -> TempDir {
+        self.0.kill()
     }
 }
 
