@@ -118,7 +118,7 @@ pub fn lab(report: &mut Report, sizes: &Sizes) {
     let half = median(block_reaches.iter().map(|r| r.by(0.5)).collect());
     let ninety = median(block_reaches.iter().map(|r| r.by(0.9)).collect());
     let note = format!(
-        "median of {} blocks; all nodes {:.0} ms; {links}",
+        "median over {} block(s); all nodes {:.0} ms; {links}",
         block_reaches.len(),
         ms(median(block_reaches.iter().map(|r| r.by(1.0)).collect())),
     );
