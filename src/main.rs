@@ -59,7 +59,8 @@ struct Args {
     /// Seconds between two peer rounds (register, check, look for nodes).
     #[arg(long = "update-interval", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     update_interval: u64,
-    /// Most nodes this node keeps as peers.
+    /// Most nodes this node looks for as peers (nodes that announce
+    /// themselves are kept too, up to 4 times as many).
     #[arg(long = "max-peers", default_value_t = 10)]
     max_peers: usize,
     /// Seconds between two sync runs (also at start, when a new peer shows

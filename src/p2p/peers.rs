@@ -41,14 +41,24 @@ pub const NODE_MAX_FAILURES: u32 = 3;
 pub const DEFAULT_MAX_PEERS: usize = 10;
 /// Most nodes the seed keeps (§1).
 pub const SEED_MAX_NODES: usize = 1000;
+/// A full node keeps nodes that announce themselves up to this many times
+/// `--max-peers` (the nodes it looks for itself). Without that room, a node
+/// that starts after the others filled their books is known by nobody: no
+/// transaction is ever relayed to it (the 8-node lab with `--max-peers 3`
+/// showed a transaction in 4 of 8 mempools). Bitcoin Core likewise takes
+/// inbound peers beyond its 8 outbound ones.
+pub const ANNOUNCED_PER_PEER: usize = 4;
 
 /// What kind of server keeps the book, and its bounds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BookConfig {
     /// This server's own node: never known, never checked.
     pub me: NodeAddr,
-    /// Most known nodes (`--max-peers`, or 1000 for the seed).
+    /// Most known nodes looked for (`--max-peers`, or 1000 for the seed).
     pub max_known: usize,
+    /// Most known nodes once nodes that announced themselves count
+    /// ([`ANNOUNCED_PER_PEER`] × `--max-peers`; the seed: 1000).
+    pub max_announced: usize,
     /// Failed checks in a row that drop a known node (3 for a full node,
     /// 1 for the seed).
     pub max_failures: u32,
@@ -66,6 +76,7 @@ impl BookConfig {
         BookConfig {
             me,
             max_known: max_peers,
+            max_announced: max_peers.saturating_mul(ANNOUNCED_PER_PEER),
             max_failures: NODE_MAX_FAILURES,
             stall_after: Duration::from_secs(10),
             discover: true,
@@ -77,6 +88,7 @@ impl BookConfig {
         BookConfig {
             me,
             max_known: SEED_MAX_NODES,
+            max_announced: SEED_MAX_NODES,
             max_failures: 1,
             stall_after: Duration::from_secs(10),
             discover: false,
@@ -201,7 +213,7 @@ impl PeerBook {
             }
         }
         for node in &saved.known {
-            if book.known.len() >= book.config.max_known {
+            if book.known.len() >= book.config.max_announced {
                 break;
             }
             if *node != book.config.me && !book.banned.contains_key(node) {
@@ -461,7 +473,8 @@ impl PeerBook {
         Ok(self.known.contains_key(node))
     }
 
-    /// An announced node passed the check: added when there is room.
+    /// An announced node passed the check: added when there is room (up to
+    /// `max_announced`, beyond the nodes looked for).
     pub fn admit(&mut self, node: NodeAddr, now: Time) -> Admission {
         if let Err(refusal) = self.screen(&node, now) {
             return Admission::Refused(refusal);
@@ -470,7 +483,7 @@ impl PeerBook {
             entry.failures = 0;
             return Admission::AlreadyKnown;
         }
-        if self.known.len() >= self.config.max_known {
+        if self.known.len() >= self.config.max_announced {
             return Admission::Full;
         }
         self.known.insert(node, KnownNode::default());
@@ -628,10 +641,27 @@ mod tests {
         assert_eq!(book.admit(node(99), t(0)), Admission::Added);
         assert_eq!(book.check_done(picked[0], Ok(())), Outcome::Added);
         assert_eq!(book.check_done(picked[1], Ok(())), Outcome::Full);
-        assert_eq!(book.admit(node(98), t(0)), Admission::Full);
         assert_eq!(book.count(), 2);
         assert!(!book.wants_more());
         assert!(book.sources().is_empty(), "a full book asks nobody");
+    }
+
+    #[test]
+    fn announced_nodes_are_kept_beyond_the_nodes_looked_for_up_to_their_cap() {
+        let mut book = full_book(2);
+        add(&mut book, &[1, 2], t(0));
+        assert!(!book.wants_more(), "2 looked for, 2 known");
+        let cap = 2 * ANNOUNCED_PER_PEER;
+        for n in 3..=cap as u16 {
+            assert_eq!(book.admit(node(n), t(0)), Admission::Added, "node {n}");
+        }
+        assert_eq!(book.admit(node(99), t(0)), Admission::Full);
+        assert_eq!(book.count(), cap);
+        // Discovery still stops at the nodes looked for.
+        assert!(book.candidates((100..110).map(node), t(0)).is_empty());
+        // A restart keeps them all.
+        let restored = PeerBook::restored(book.config().clone(), &book.saved(), t(1));
+        assert_eq!(restored.count(), cap);
     }
 
     #[test]
@@ -677,11 +707,16 @@ mod tests {
                 },
             ],
         };
-        let book = PeerBook::restored(BookConfig::full_node(node(ME), 2), &saved, t(50));
+        // The cap of a restored book is the announced one.
+        let config = BookConfig {
+            max_announced: 2,
+            ..BookConfig::full_node(node(ME), 1)
+        };
+        let book = PeerBook::restored(config.clone(), &saved, t(50));
         assert_eq!(book.known(), vec![node(1), node(4)]);
         assert!(book.is_banned(&node(3), t(50)));
         assert!(!book.is_banned(&node(7), t(50)));
-        let again = PeerBook::restored(BookConfig::full_node(node(ME), 2), &book.saved(), t(50));
+        let again = PeerBook::restored(config, &book.saved(), t(50));
         assert_eq!(again.saved(), book.saved());
     }
 

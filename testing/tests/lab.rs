@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use testing::chain::{self, Coin, owner, payee};
-use testing::get_ok;
-use testing::lab::{self, ALONE, LINK_DELAY, Lab};
+use testing::lab::{self, ALONE, ChainTemplate, LINK_DELAY, Lab};
+use testing::{SeedProcess, get, get_ok, post, wait_for};
 
 /// The `ip:port`s of a node list.
 fn addrs(list: &Value) -> BTreeSet<String> {
@@ -122,4 +122,56 @@ fn a_small_lab_relays_heals_a_split_and_survives_a_silent_sync_peer() {
     eprintln!("{stall:?}");
     assert!(stall.height_at_silence < stall.tip_height);
     assert!(stall.finished_after >= stall.resumed_after);
+}
+
+#[test]
+fn a_node_that_starts_after_the_others_filled_their_books_still_hears_of_transactions() {
+    // 6 nodes looking for 2 peers each: the first ones fill their books
+    // with each other before the last ones start. The late ones are kept
+    // as peers when they announce themselves, so relay reaches them too.
+    let (blocks, coins) = chain::blocks_with_coins(6, 3);
+    let chain_dir = ChainTemplate::new(&blocks);
+    let mut lab = Lab::new(LINK_DELAY);
+    let seed = SeedProcess::start(&["-u", "1"]);
+    let seed_addr = seed.addr();
+    lab.seed = Some(seed);
+    let args = [
+        "--dns",
+        seed_addr.as_str(),
+        "--update-interval",
+        "1",
+        "--sync-interval",
+        "30",
+        "--max-peers",
+        "2",
+    ];
+    for _ in 0..6 {
+        lab.add_node(Some(&chain_dir), &args);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    lab.wait_until_all_know(2);
+    let now = cinder::node::unix_now();
+    for (i, coin) in coins.iter().enumerate() {
+        let tx = chain::spend(*coin, &[(payee(i), coin.value - 500)], now);
+        let (status, answer) = post(
+            &lab.nodes[i].url,
+            "/transactions/",
+            &serde_json::to_string(&tx).expect("JSON"),
+        );
+        assert_eq!(status, 200, "{answer}");
+        let path = format!("/transactions/{}/", tx.hash);
+        wait_for(
+            "the transaction in every mempool",
+            Duration::from_secs(30),
+            || {
+                let missing: Vec<_> = lab
+                    .nodes
+                    .iter()
+                    .filter(|n| get(&n.url, &path).0 != 200)
+                    .map(|n| n.url.clone())
+                    .collect();
+                missing.is_empty().then_some(())
+            },
+        );
+    }
 }
