@@ -84,7 +84,10 @@ url=
 start_server() {
   local name=$1
   shift
-  "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
+  # Created here: the background job's redirection may come after the
+  # first look below.
+  : >"$tmp/$name.out"
+  "$@" >>"$tmp/$name.out" 2>"$tmp/$name.log" &
   pids+=($!)
   local pid=$!
   local deadline=$(($(date +%s) + 30))
