@@ -73,7 +73,7 @@ fn the_proxy_delays_both_ways_and_drops_what_is_cut() {
 fn a_small_lab_relays_heals_a_split_and_survives_a_silent_sync_peer() {
     let (blocks, coins) = chain::blocks_with_coins(6, 110);
     let mut tip = blocks.last().expect("a tip").clone();
-    let lab = Lab::network(4, &blocks, LINK_DELAY);
+    let lab = Lab::network(4, 3, &blocks, LINK_DELAY);
     let now = cinder::node::unix_now();
     let pay = |coin: &Coin, n: usize| chain::spend(*coin, &[(payee(n), coin.value - 500)], now);
 

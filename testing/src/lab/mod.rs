@@ -143,15 +143,17 @@ impl Lab {
         index
     }
 
-    /// A seed and `n` nodes on `blocks`, each knowing all the others
-    /// (`--max-peers n-1`), peer rounds every second.
-    pub fn network(n: usize, blocks: &[Block], delay: Duration) -> Lab {
+    /// A seed and `n` nodes on `blocks`, each looking for `peers` peers
+    /// (`--max-peers`; `n - 1`: everyone knows everyone), peer rounds every
+    /// second; returns when each knows at least that many.
+    pub fn network(n: usize, peers: usize, blocks: &[Block], delay: Duration) -> Lab {
         let mut lab = Lab::new(delay);
         let seed = SeedProcess::start(&["-u", "1"]);
         let seed_addr = seed.addr();
         lab.seed = Some(seed);
         let chain = ChainTemplate::new(blocks);
-        let max_peers = (n - 1).max(1).to_string();
+        let peers = peers.clamp(1, (n - 1).max(1));
+        let max_peers = peers.to_string();
         let args = [
             "--dns",
             seed_addr.as_str(),
@@ -165,7 +167,7 @@ impl Lab {
         for _ in 0..n {
             lab.add_node(Some(&chain), &args);
         }
-        lab.wait_until_all_know((n - 1) as u64);
+        lab.wait_until_all_know(peers as u64);
         lab
     }
 
