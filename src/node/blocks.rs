@@ -168,7 +168,7 @@ impl Node {
                     // together, under the pool's lock.
                     let mut pool = self.pool();
                     self.remove_confirmed(&mut pool, &block);
-                    self.refresh_snapshot(&store)?;
+                    self.refresh_snapshot(&store, Some(&block))?;
                     self.pool_changed(&pool);
                 }
                 drop(store);
@@ -265,7 +265,7 @@ impl Node {
                 let mut pool = self.pool();
                 let (returned, admitted, dropped) =
                     self.readmit_after_reorg(&store, &mut pool, &done.disconnected);
-                self.refresh_snapshot(&store)?;
+                self.refresh_snapshot(&store, done.connected.last())?;
                 self.pool_changed(&pool);
                 tracing::info!(admitted, dropped, "mempool after reorganisation");
                 returned

@@ -26,20 +26,32 @@ pub struct ChainSnapshot {
 }
 
 impl ChainSnapshot {
-    /// The snapshot of the chain as `store` holds it now.
-    pub(super) fn of(store: &ChainStore) -> Result<ChainSnapshot, StoreError> {
+    /// The snapshot of the chain as `store` holds it now. `connected` is
+    /// the block just connected, when the caller holds it: if it is the
+    /// tip, its summary is taken from it instead of reading and parsing the
+    /// stored block again.
+    pub(super) fn of(
+        store: &ChainStore,
+        connected: Option<&Block>,
+    ) -> Result<ChainSnapshot, StoreError> {
         let conn = store.connection();
         let info = state::chain_info(conn)?;
         let tip = store
             .record(&info.best_hash)?
             .ok_or_else(|| StoreError::Corrupt(format!("tip {} not stored", info.best_hash)))?;
         let next = store.parent_context(&tip)?;
-        let json = state::block_json(conn, &info.best_hash)?
-            .ok_or_else(|| StoreError::Corrupt(format!("tip {} not stored", info.best_hash)))?;
-        let block: Block =
-            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let tip_summary_json = serde_json::to_string(&block.summary())
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let summary = match connected {
+            Some(block) if block.hash == info.best_hash => serde_json::to_string(&block.summary()),
+            _ => {
+                let json = state::block_json(conn, &info.best_hash)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("tip {} not stored", info.best_hash))
+                })?;
+                let block: Block =
+                    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                serde_json::to_string(&block.summary())
+            }
+        };
+        let tip_summary_json = summary.map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut snapshot = ChainSnapshot {
             info,
             tip_summary_json,
@@ -96,10 +108,15 @@ impl ChainSnapshot {
 }
 
 impl Node {
-    /// Rebuilds the snapshot from `store`. Called with the pool locked, so
-    /// that a template never pairs a tip with a pool of another tip.
-    pub(super) fn refresh_snapshot(&self, store: &ChainStore) -> Result<(), StoreError> {
-        let snapshot = ChainSnapshot::of(store)?;
+    /// Rebuilds the snapshot from `store` (`connected`: see
+    /// [`ChainSnapshot::of`]). Called with the pool locked, so that a
+    /// template never pairs a tip with a pool of another tip.
+    pub(super) fn refresh_snapshot(
+        &self,
+        store: &ChainStore,
+        connected: Option<&Block>,
+    ) -> Result<(), StoreError> {
+        let snapshot = ChainSnapshot::of(store, connected)?;
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(snapshot);
         Ok(())
     }
@@ -116,7 +133,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let params = ChainParams::regtest();
         let store = ChainStore::open(&dir.path().join("chain.sqlite"), &params).expect("store");
-        let snapshot = ChainSnapshot::of(&store).expect("snapshot");
+        let snapshot = ChainSnapshot::of(&store, None).expect("snapshot");
         for size in [0, 1, 9, 10, 12_345, u64::MAX] {
             let want = serde_json::to_string(&snapshot.blockchain_info(&params, size))
                 .expect("the answer serialises");
