@@ -122,7 +122,9 @@ impl Node {
         check_header_context(block, &parent_context, self.now())?; // steps 6–8
         let sighashes = check_block_body(block, &self.params)?; // steps 9–13
         // Step 15 on all cores, on a thread of its own while this one checks
-        // and applies step 14 (which reports it in sequential order).
+        // and applies step 14 (which reports it in sequential order). The
+        // store stays locked until they are done: nothing running on the
+        // rayon pool may ever wait for the store's lock.
         let check_signatures_of_block = || -> Vec<Result<(), RuleError>> {
             block
                 .transactions
