@@ -232,3 +232,48 @@ fn parallel_signature_checks_report_in_order() {
     assert_eq!(body["error"], "bad_signature");
     assert_eq!(body["transaction"], 1);
 }
+
+/// Step 14 is applied while the signatures are checked, and committed only
+/// when they all hold: a block whose only fault is a signature is refused
+/// with it, and leaves no trace in the chain state.
+#[test]
+fn a_block_applied_before_its_bad_signature_is_found_is_rolled_back() {
+    let node = TestNode::start();
+    node.post_vector_blocks(4);
+    let keys = vector_keys();
+    let (_, utxo) = node.get(&format!("/utxo/{}/", keys[3].address()));
+    let o = &utxo["utxo_outputs"][0];
+    let coin = Coin {
+        tx: o["transaction_hash"].as_str().unwrap().parse().unwrap(),
+        index: o["output_index"].as_u64().unwrap() as u32,
+        address: keys[3].address(),
+        value: Amount::parse(&o["value"].to_string()).unwrap(),
+    };
+    let bad_sig = spend(
+        &stranger(9),
+        &[coin],
+        &[(stranger(8).address(), coin.value.units() - 10_000)],
+        now(),
+    );
+    let before = node.get("/blockchain/").1;
+    let (_, template) = node.get(&format!("/mining/template/?address={}", keys[1].address()));
+    let mut block: Block = serde_json::from_str(&template.to_string()).unwrap();
+    block.transactions.push(bad_sig.clone());
+    block.fees = bad_sig.fee;
+    let amount = block.reward.checked_add(block.fees).unwrap();
+    block.transactions[0] =
+        cinder::types::Transaction::coinbase(block.height, block.timestamp, block.creator, amount);
+    let block = reseal(block);
+    let (status, body) = node.post_block(&block);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "bad_signature");
+    assert_eq!(body["transaction"], 1);
+    assert_eq!(node.get("/blockchain/").1, before);
+    assert_eq!(node.get(&format!("/utxo/{}/", keys[3].address())).1, utxo);
+    assert_eq!(
+        node.get(&format!("/transactions/{}/status/", bad_sig.hash))
+            .1["status"],
+        "unknown"
+    );
+    assert_eq!(node.get(&format!("/blocks/{}/", block.hash)).0, 404);
+}

@@ -6,6 +6,7 @@ mod common;
 use cinder::crypto::SecretKey;
 use cinder::node::MempoolLimits;
 use cinder::types::{Amount, Block, Transaction};
+use cinder::wire::BlockchainInfo;
 use common::*;
 use serde_json::Value;
 
@@ -76,6 +77,54 @@ fn accept_list_status_and_409() {
         (status, body["error"].as_str()),
         (409, Some("already_known"))
     );
+}
+
+/// `GET /blockchain/` is served from text cached per tip: its bytes are
+/// exactly the answer serialised anew, and it follows the pool (no new
+/// tip) as well as a new block.
+#[test]
+fn blockchain_follows_the_pool_and_the_tip() {
+    let (node, keys, coins) = funded(MempoolLimits::default());
+    let client = reqwest::blocking::Client::new();
+    let blockchain = || -> BlockchainInfo {
+        let text = client
+            .get(format!("{}/blockchain/", node.url))
+            .send()
+            .expect("GET answered")
+            .text()
+            .expect("body");
+        let info: BlockchainInfo = serde_json::from_str(&text).expect("the answer's shape");
+        assert_eq!(
+            serde_json::to_string(&info).expect("serialises"),
+            text,
+            "the bytes are the answer serialised"
+        );
+        info
+    };
+    let start = blockchain();
+    assert_eq!(start.mempool_size, 0);
+    let first = pay(&keys[0], coins[0], &stranger(1), 50_000_000, 10_000);
+    assert_eq!(node.post_tx(&first).0, 200);
+    let one = blockchain();
+    assert_eq!(one.mempool_size, 1);
+    assert_eq!(
+        BlockchainInfo {
+            mempool_size: 0,
+            ..one.clone()
+        },
+        start,
+        "only the pool's size moved"
+    );
+    let second = pay(&keys[0], coins[1], &stranger(2), 50_000_000, 10_000);
+    assert_eq!(node.post_tx(&second).0, 200);
+    assert_eq!(blockchain().mempool_size, 2);
+    let block = node.mine(&stranger(3).address());
+    let after = blockchain();
+    assert_eq!(after.mempool_size, 0);
+    assert_eq!(after.height, start.height + 1);
+    assert_eq!(after.best_hash, block.hash);
+    assert_eq!(after.total_transactions, start.total_transactions + 3);
+    assert_ne!(after.rich_list, start.rich_list);
 }
 
 #[test]

@@ -121,21 +121,49 @@ impl Node {
         };
         check_header_context(block, &parent_context, self.now())?; // steps 6–8
         let sighashes = check_block_body(block, &self.params)?; // steps 9–13
-        // Step 15 on all cores, reported in sequential order by step 14.
-        let signatures: Vec<Result<(), RuleError>> = block
-            .transactions
-            .par_iter()
-            .zip(sighashes.par_iter())
-            .enumerate()
-            .map(|(i, (tx, sighash))| {
-                if i == 0 {
-                    Ok(())
-                } else {
-                    check_signatures(tx, sighash)
-                }
-            })
-            .collect();
+        // Step 15 on all cores, on a thread of its own while this one checks
+        // and applies step 14 (which reports it in sequential order). The
+        // store stays locked until they are done: nothing running on the
+        // rayon pool may ever wait for the store's lock.
+        let check_signatures_of_block = || -> Vec<Result<(), RuleError>> {
+            block
+                .transactions
+                .par_iter()
+                .zip(sighashes.par_iter())
+                .enumerate()
+                .map(|(i, (tx, sighash))| {
+                    if i == 0 {
+                        Ok(())
+                    } else {
+                        check_signatures(tx, sighash)
+                    }
+                })
+                .collect()
+        };
+        std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new()
+                .name("signatures".into())
+                .spawn_scoped(scope, check_signatures_of_block);
+            let signatures = || match worker {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had: checked here, before step 14.
+                Err(_) => check_signatures_of_block(),
+            };
+            self.connect_checked(block, origin, signatures)
+        })
+    }
 
+    /// The rest of [`Node::submit_block_from`] for a block that passed
+    /// steps 1–13: a side branch, a reorganisation, or step 14 and the
+    /// connection, with `signatures` giving step 15's results when needed.
+    fn connect_checked(
+        &self,
+        block: &Block,
+        origin: Origin,
+        signatures: impl FnOnce() -> Vec<Result<(), RuleError>>,
+    ) -> Result<Accepted, Rejected> {
         let mut store = self.store();
         if store.record(&block.hash)?.is_some() {
             return Err(RuleError::AlreadyKnown.into());
@@ -159,7 +187,7 @@ impl Node {
             }
             return self.reorganize(store, block.hash, origin);
         }
-        match store.connect_block(block, &signatures) {
+        match store.connect_block(block, signatures) {
             Ok(()) => {
                 let block = Arc::new(block.clone());
                 {
@@ -168,7 +196,7 @@ impl Node {
                     // together, under the pool's lock.
                     let mut pool = self.pool();
                     self.remove_confirmed(&mut pool, &block);
-                    self.refresh_snapshot(&store)?;
+                    self.refresh_snapshot(&store, Some(&block))?;
                     self.pool_changed(&pool);
                 }
                 drop(store);
@@ -265,7 +293,7 @@ impl Node {
                 let mut pool = self.pool();
                 let (returned, admitted, dropped) =
                     self.readmit_after_reorg(&store, &mut pool, &done.disconnected);
-                self.refresh_snapshot(&store)?;
+                self.refresh_snapshot(&store, done.connected.last())?;
                 self.pool_changed(&pool);
                 tracing::info!(admitted, dropped, "mempool after reorganisation");
                 returned

@@ -158,7 +158,7 @@ impl Node {
             .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(DATABASE_FILE);
         let store = ChainStore::open(&path, &params)?;
-        let snapshot = ChainSnapshot::of(&store)?;
+        let snapshot = ChainSnapshot::of(&store, None)?;
         let node = Node {
             params,
             store: Mutex::new(store),

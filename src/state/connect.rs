@@ -91,10 +91,17 @@ impl ChainStore {
     /// Step 14 and the connection of `block` on top of the active tip, in one
     /// SQLite transaction. A block that fails step 14 is remembered as
     /// invalid (not stored).
+    ///
+    /// `signatures` gives step 15's result for each transaction; it is
+    /// called only after the block has been checked and applied as if every
+    /// signature held, so that they can be computed meanwhile. Nothing is
+    /// committed unless all of them hold; when any rule fails, the check
+    /// runs again with the real results, so the error is the first failing
+    /// rule in order, as if they had been known from the start.
     pub fn connect_block(
         &mut self,
         block: &Block,
-        signatures: &[Result<(), RuleError>],
+        signatures: impl FnOnce() -> Vec<Result<(), RuleError>>,
     ) -> Result<(), ConnectError> {
         let tip = self.tip()?;
         if block.prev_hash != tip.hash {
@@ -102,8 +109,18 @@ impl ChainStore {
         }
         let work = tip.total_work.saturating_add(block_work(&block.target));
         let maturity = self.params.coinbase_maturity;
+        let all_hold = vec![Ok(()); block.transactions.len()];
         let tx = self.conn.transaction()?;
-        match check_and_apply(&tx, block, work, signatures, maturity)? {
+        let verdict = check_and_apply(&tx, block, work, &all_hold, maturity)?;
+        let signatures = signatures();
+        if verdict.is_ok() && signatures.iter().all(Result::is_ok) {
+            tx.commit()?;
+            return Ok(());
+        }
+        // Something failed: roll back, and find the first failing rule.
+        drop(tx);
+        let tx = self.conn.transaction()?;
+        match check_and_apply(&tx, block, work, &signatures, maturity)? {
             Ok(()) => {
                 tx.commit()?;
                 Ok(())

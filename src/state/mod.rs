@@ -340,6 +340,59 @@ pub fn tip(conn: &Connection) -> Result<Tip, StoreError> {
 mod tests {
     use super::*;
 
+    /// A database written before migration 5 (`blocks` WITHOUT ROWID)
+    /// opens with its blocks intact, read by hash as before.
+    #[test]
+    fn blocks_move_to_a_rowid_table_intact() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("chain.sqlite");
+        let params = ChainParams::regtest();
+        {
+            let conn = open_connection(&path).expect("connection");
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .expect("wal");
+            conn.pragma_update(None, "application_id", schema::APPLICATION_ID)
+                .expect("application id");
+            conn.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+            )
+            .expect("migrations table");
+            for (version, name, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 <= 4) {
+                conn.execute_batch(sql).expect("an old migration");
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, 0)",
+                    params![version, name],
+                )
+                .expect("recorded");
+            }
+            let mut old = ChainStore {
+                conn,
+                params: params.clone(),
+            };
+            old.initialise().expect("genesis in the old schema");
+        }
+        let store = ChainStore::open(&path, &params).expect("the old database opens");
+        let genesis = params.genesis();
+        let record = store
+            .record(&genesis.hash)
+            .expect("read")
+            .expect("genesis kept");
+        assert_eq!(
+            (record.height, record.prev_hash, record.status),
+            (0, genesis.prev_hash, BlockStatus::Valid)
+        );
+        assert_eq!(store.block(&genesis.hash).expect("read"), Some(genesis));
+        let sql: String = store
+            .conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'blocks'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("blocks table");
+        assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+    }
+
     /// Two writers on one database, as the chain and the mempool table are:
     /// one reads then writes while the other commits in between. With
     /// deferred transactions the first one's write fails at once with

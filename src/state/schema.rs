@@ -19,6 +19,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0003_invalid_blocks.sql"),
     ),
     (4, "peers", include_str!("../../migrations/0004_peers.sql")),
+    (
+        5,
+        "blocks_by_rowid",
+        include_str!("../../migrations/0005_blocks_by_rowid.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -63,9 +63,21 @@ macro_rules! hex_bytes {
             }
         }
 
+        impl $name {
+            /// The text form (prefix and lowercase hex) in `buf`, without
+            /// allocating: every block and answer writes many of these.
+            fn write_text<'b>(&self, buf: &'b mut [u8; $prefix.len() + 2 * $len]) -> &'b str {
+                buf[..$prefix.len()].copy_from_slice($prefix.as_bytes());
+                hex::encode_to_slice(self.0, &mut buf[$prefix.len()..])
+                    .expect("the buffer holds two digits a byte");
+                std::str::from_utf8(buf).expect("a prefix and hex digits are ASCII")
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}{}", $prefix, hex::encode(self.0))
+                let mut buf = [0u8; $prefix.len() + 2 * $len];
+                f.write_str(self.write_text(&mut buf))
             }
         }
 
@@ -77,7 +89,8 @@ macro_rules! hex_bytes {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
+                let mut buf = [0u8; $prefix.len() + 2 * $len];
+                s.serialize_str(self.write_text(&mut buf))
             }
         }
 
