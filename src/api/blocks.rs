@@ -43,16 +43,16 @@ async fn load_block(state: &AppState, bid: &str) -> Result<Block, ApiError> {
         .map_err(|e| ApiError::internal(format!("stored block unreadable: {e}")))
 }
 
+/// `GET /blocks/last/`, the hottest read: served from the snapshot.
+pub async fn last_block(state: web::Data<AppState>) -> HttpResponse {
+    json_response(state.node.snapshot().tip_summary_json.clone())
+}
+
 pub async fn block_summary(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let bid = path.into_inner();
-    if bid == "last" {
-        // The hottest read: served from the snapshot.
-        let snapshot = state.node.snapshot();
-        return Ok(json_response(snapshot.tip_summary_json.clone()));
-    }
     let block = load_block(&state, &bid).await?;
     Ok(HttpResponse::Ok().json(block.summary()))
 }

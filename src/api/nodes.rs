@@ -17,7 +17,7 @@ use crate::wire::NodeAddr;
 /// Bound of a node body (API.md: request bodies are at most 256 KiB).
 pub const NODE_BODY_LIMIT: usize = 256 * 1024;
 
-/// Registers the §1 routes (without trailing slashes, as `NormalizePath`
+/// Registers the §1 routes (without trailing slashes, as `normalize_path`
 /// leaves them).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::post().to(announce))

@@ -16,8 +16,8 @@ const MEMPOOL_SIZE_TAIL: &str = "\"mempool_size\":0}";
 #[derive(Debug)]
 pub struct ChainSnapshot {
     pub info: ChainInfo,
-    /// `GET /blocks/last/`, serialised once.
-    pub tip_summary_json: String,
+    /// `GET /blocks/last/`, serialised once (shared by every answer).
+    pub tip_summary_json: actix_web::web::Bytes,
     /// What the next block must satisfy (PROTOCOL.md §6–§7).
     pub next: ParentContext,
     /// `GET /blockchain/` serialised once, up to and including
@@ -51,7 +51,9 @@ impl ChainSnapshot {
                 serde_json::to_string(&block.summary())
             }
         };
-        let tip_summary_json = summary.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tip_summary_json = summary
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+            .into();
         let mut snapshot = ChainSnapshot {
             info,
             tip_summary_json,
