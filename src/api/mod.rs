@@ -96,9 +96,8 @@ fn normal_path(path: &str) -> Option<String> {
 
 /// Serves every path with or without its trailing slash (API.md writes
 /// them with it, the routes are registered without), as actix-web's
-/// `NormalizePath` does, but without its regular expression: matching it
-/// on every request took 11 % of a node's CPU under `GET /blocks/last/`
-/// load (`perf`, `bench --only http`). Called before routing.
+/// `NormalizePath` does, but without running a regular expression on
+/// every request's path (merging repeated slashes). Called before routing.
 pub fn normalize_path(req: &mut ServiceRequest) {
     let uri = &req.head().uri;
     let Some(path) = normal_path(uri.path()) else {
@@ -140,6 +139,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/blocks", web::get().to(blocks::blocks))
         .route("/blocks", web::post().to(blocks::post_block))
         .route("/headers", web::get().to(blocks::headers))
+        .route("/transactions", web::get().to(transactions::list))
+        .route("/transactions", web::post().to(transactions::post))
+        .route("/mining/template", web::get().to(mining::template))
         .route("/blocks/{bid}", web::get().to(blocks::block_summary))
         .route("/blocks/{bid}/full", web::get().to(blocks::block_full))
         .route(
@@ -166,8 +168,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/blocks/{bid}/transactions/{tid}/outputs/{oid}",
             web::get().to(blocks::transaction_output),
         )
-        .route("/transactions", web::get().to(transactions::list))
-        .route("/transactions", web::post().to(transactions::post))
         .route("/transactions/{tid}", web::get().to(transactions::get))
         .route(
             "/transactions/{hash}/status",
@@ -190,8 +190,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/addresses/{address}/mempool",
             web::get().to(addresses::address_mempool),
-        )
-        .route("/mining/template", web::get().to(mining::template));
+        );
     cfg.configure(nodes::configure);
 }
 
