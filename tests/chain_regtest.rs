@@ -194,14 +194,7 @@ fn parallel_signature_checks_report_in_order() {
     // A mature coin: block 1's coinbase pays keys[0] 1.5 and was spent in
     // block 3; block 2's coinbase (keys[0]) is spendable or spent — use the
     // node's view to find one.
-    let (_, utxo) = node.get(&format!("/utxo/{}/", keys[3].address()));
-    let o = &utxo["utxo_outputs"][0];
-    let coin = Coin {
-        tx: o["transaction_hash"].as_str().unwrap().parse().unwrap(),
-        index: o["output_index"].as_u64().unwrap() as u32,
-        address: keys[3].address(),
-        value: Amount::parse(&o["value"].to_string()).unwrap(),
-    };
+    let coin = node.first_coin(keys[3].address());
     let ts = now();
     // Transaction 1: signed by the wrong key.
     let bad_sig = spend(
@@ -218,15 +211,7 @@ fn parallel_signature_checks_report_in_order() {
         value: Amount::from_units(100_000),
     };
     let unknown = spend(&keys[0], &[ghost], &[(stranger(8).address(), 50_000)], ts);
-    let (_, template) = node.get(&format!("/mining/template/?address={}", keys[1].address()));
-    let mut block: Block = serde_json::from_str(&template.to_string()).unwrap();
-    block.transactions.push(bad_sig.clone());
-    block.transactions.push(unknown.clone());
-    block.fees = Amount::from_units(bad_sig.fee.units() + unknown.fee.units());
-    let amount = block.reward.checked_add(block.fees).unwrap();
-    block.transactions[0] =
-        cinder::types::Transaction::coinbase(block.height, block.timestamp, block.creator, amount);
-    let block = reseal(block);
+    let block = node.block_with(&keys[1].address(), &[bad_sig, unknown]);
     let (status, body) = node.post_block(&block);
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "bad_signature");
@@ -241,14 +226,7 @@ fn a_block_applied_before_its_bad_signature_is_found_is_rolled_back() {
     let node = TestNode::start();
     node.post_vector_blocks(4);
     let keys = vector_keys();
-    let (_, utxo) = node.get(&format!("/utxo/{}/", keys[3].address()));
-    let o = &utxo["utxo_outputs"][0];
-    let coin = Coin {
-        tx: o["transaction_hash"].as_str().unwrap().parse().unwrap(),
-        index: o["output_index"].as_u64().unwrap() as u32,
-        address: keys[3].address(),
-        value: Amount::parse(&o["value"].to_string()).unwrap(),
-    };
+    let coin = node.first_coin(keys[3].address());
     let bad_sig = spend(
         &stranger(9),
         &[coin],
@@ -256,14 +234,8 @@ fn a_block_applied_before_its_bad_signature_is_found_is_rolled_back() {
         now(),
     );
     let before = node.get("/blockchain/").1;
-    let (_, template) = node.get(&format!("/mining/template/?address={}", keys[1].address()));
-    let mut block: Block = serde_json::from_str(&template.to_string()).unwrap();
-    block.transactions.push(bad_sig.clone());
-    block.fees = bad_sig.fee;
-    let amount = block.reward.checked_add(block.fees).unwrap();
-    block.transactions[0] =
-        cinder::types::Transaction::coinbase(block.height, block.timestamp, block.creator, amount);
-    let block = reseal(block);
+    let utxo = node.get(&format!("/utxo/{}/", keys[3].address())).1;
+    let block = node.block_with(&keys[1].address(), std::slice::from_ref(&bad_sig));
     let (status, body) = node.post_block(&block);
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "bad_signature");

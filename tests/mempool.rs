@@ -330,14 +330,7 @@ fn full_pool_evicts_lowest_fee_rate_with_descendants() {
     }
     // Paying no more per byte than the cheapest: mempool_full.
     let owner = &keys[3];
-    let (_, utxo) = node.get(&format!("/utxo/{}/", owner.address()));
-    let o = &utxo["utxo_outputs"][0];
-    let coin = Coin {
-        tx: o["transaction_hash"].as_str().unwrap().parse().unwrap(),
-        index: o["output_index"].as_u64().unwrap() as u32,
-        address: owner.address(),
-        value: Amount::parse(&o["value"].to_string()).unwrap(),
-    };
+    let coin = node.first_coin(owner.address());
     let same = pay(owner, coin, &stranger(3), 1_000_000, 2 * size);
     let (status, body) = node.post_tx(&same);
     assert_eq!(

@@ -275,14 +275,7 @@ fn disconnected_transactions_return_even_below_the_relay_fee() {
     let keys = vector_keys();
     let blocks = vector_blocks();
     let tip4 = &blocks[4];
-    let (_, utxo) = node.get(&format!("/utxo/{}/", keys[3].address()));
-    let o = &utxo["utxo_outputs"][0];
-    let coin = Coin {
-        tx: o["transaction_hash"].as_str().unwrap().parse().unwrap(),
-        index: o["output_index"].as_u64().unwrap() as u32,
-        address: keys[3].address(),
-        value: Amount::parse(&o["value"].to_string()).unwrap(),
-    };
+    let coin = node.first_coin(keys[3].address());
     // Fee 0: valid in a block, below the relay fee for the mempool.
     let free = spend(
         &keys[3],

@@ -123,6 +123,42 @@ impl TestNode {
         block
     }
 
+    /// The first unspent output the node lists for `address`.
+    pub fn first_coin(&self, address: Address) -> Coin {
+        let (status, utxo) = self.get(&format!("/utxo/{address}/"));
+        assert_eq!(status, 200, "{utxo}");
+        let o = &utxo["utxo_outputs"][0];
+        Coin {
+            tx: o["transaction_hash"]
+                .as_str()
+                .expect("a transaction hash")
+                .parse()
+                .expect("a hash"),
+            index: o["output_index"].as_u64().expect("an output index") as u32,
+            address,
+            value: Amount::parse(&o["value"].to_string()).expect("an amount"),
+        }
+    }
+
+    /// The node's template paying `creator`, with `extra` appended (fees
+    /// and coinbase to match), resealed.
+    pub fn block_with(&self, creator: &Address, extra: &[Transaction]) -> Block {
+        let (status, template) = self.get(&format!("/mining/template/?address={creator}"));
+        assert_eq!(status, 200, "{template}");
+        let mut block: Block =
+            serde_json::from_str(&template.to_string()).expect("template is a block");
+        block.transactions.extend(extra.iter().cloned());
+        let fees: u64 = extra.iter().map(|tx| tx.fee.units()).sum();
+        block.fees = Amount::from_units(block.fees.units() + fees);
+        let amount = block
+            .reward
+            .checked_add(block.fees)
+            .expect("reward and fees");
+        block.transactions[0] =
+            Transaction::coinbase(block.height, block.timestamp, block.creator, amount);
+        reseal(block)
+    }
+
     /// Posts the vector chain's blocks 1..=n.
     pub fn post_vector_blocks(&self, n: usize) {
         for b in vector_blocks().iter().take(n + 1).skip(1) {
