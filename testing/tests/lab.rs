@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use testing::chain::{self, Coin, owner, payee};
 use testing::lab::{self, ALONE, ChainTemplate, LINK_DELAY, Lab};
-use testing::{SeedProcess, get, get_ok, post, wait_for};
+use testing::{get, get_ok, post, wait_for};
 
 /// The `ip:port`s of a node list.
 fn addrs(list: &Value) -> BTreeSet<String> {
@@ -131,22 +131,9 @@ fn a_node_that_starts_after_the_others_filled_their_books_still_hears_of_transac
     // as peers when they announce themselves, so relay reaches them too.
     let (blocks, coins) = chain::blocks_with_coins(6, 3);
     let chain_dir = ChainTemplate::new(&blocks);
-    let mut lab = Lab::new(LINK_DELAY);
-    let seed = SeedProcess::start(&["-u", "1"]);
-    let seed_addr = seed.addr();
-    lab.seed = Some(seed);
-    let args = [
-        "--dns",
-        seed_addr.as_str(),
-        "--update-interval",
-        "1",
-        "--sync-interval",
-        "30",
-        "--max-peers",
-        "2",
-    ];
+    let mut lab = Lab::with_seed(LINK_DELAY);
     for _ in 0..6 {
-        lab.add_node(Some(&chain_dir), &args);
+        lab.add_peer_node(&chain_dir, 2);
         std::thread::sleep(Duration::from_millis(300));
     }
     lab.wait_until_all_know(2);

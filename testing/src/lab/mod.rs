@@ -125,6 +125,38 @@ impl Lab {
 
     /// Starts a node holding `chain` (or only genesis) with `args` and
     /// `--advertise` its front; its index.
+    /// An empty lab with its seed running (health checks every second).
+    pub fn with_seed(delay: Duration) -> Lab {
+        let mut lab = Lab::new(delay);
+        lab.seed = Some(SeedProcess::start(&["-u", "1"]));
+        lab
+    }
+
+    /// [`Lab::add_node`] on `chain`, finding peers through the lab's seed
+    /// (peer rounds every second, sync every 30 s), looking for `max_peers`.
+    ///
+    /// # Panics
+    /// When the lab has no seed ([`Lab::with_seed`]).
+    pub fn add_peer_node(&mut self, chain: &ChainTemplate, max_peers: usize) -> usize {
+        let seed = self
+            .seed
+            .as_ref()
+            .expect("a lab with a seed (Lab::with_seed)")
+            .addr();
+        let max_peers = max_peers.to_string();
+        let args = [
+            "--dns",
+            seed.as_str(),
+            "--update-interval",
+            "1",
+            "--sync-interval",
+            "30",
+            "--max-peers",
+            max_peers.as_str(),
+        ];
+        self.add_node(Some(chain), &args)
+    }
+
     pub fn add_node(&mut self, chain: Option<&ChainTemplate>, args: &[&str]) -> usize {
         let front = self.proxy.open_front();
         let root = tempfile::tempdir().expect("temporary directory");
@@ -147,25 +179,11 @@ impl Lab {
     /// (`--max-peers`; `n - 1`: everyone knows everyone), peer rounds every
     /// second; returns when each knows at least that many.
     pub fn network(n: usize, peers: usize, blocks: &[Block], delay: Duration) -> Lab {
-        let mut lab = Lab::new(delay);
-        let seed = SeedProcess::start(&["-u", "1"]);
-        let seed_addr = seed.addr();
-        lab.seed = Some(seed);
+        let mut lab = Lab::with_seed(delay);
         let chain = ChainTemplate::new(blocks);
         let peers = peers.clamp(1, (n - 1).max(1));
-        let max_peers = peers.to_string();
-        let args = [
-            "--dns",
-            seed_addr.as_str(),
-            "--update-interval",
-            "1",
-            "--sync-interval",
-            "30",
-            "--max-peers",
-            max_peers.as_str(),
-        ];
         for _ in 0..n {
-            lab.add_node(Some(&chain), &args);
+            lab.add_peer_node(&chain, peers);
         }
         lab.wait_until_all_know(peers as u64);
         lab
