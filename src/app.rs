@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::client::Client;
 use crate::consensus::ChainParams;
 use crate::datadir::DataDir;
 use crate::miner::Miner;
@@ -20,7 +19,7 @@ use crate::p2p::peers::DEFAULT_MAX_PEERS;
 use crate::p2p::peers_driver::{DEFAULT_UPDATE_INTERVAL, DriverConfig, PeerTasks};
 use crate::p2p::relay_driver::PeerSource;
 use crate::p2p::sync_driver::{BanSink, SyncControl, SyncRequests};
-use crate::p2p::{BookConfig, PeerStore, Peers, PeersConfig, SystemClock};
+use crate::p2p::{AddrPolicy, BookConfig, PeerStore, Peers, PeersConfig, SystemClock};
 use crate::state::SqlitePeerStore;
 use crate::types::Address;
 use crate::wire::NodeAddr;
@@ -44,6 +43,9 @@ pub struct NetworkConfig {
     /// listening on 0.0.0.0). It is what the node registers, announces and
     /// names itself as.
     pub advertise: Option<NodeAddr>,
+    /// Which addresses peers may have (API.md §1: `--allow-local-peers`,
+    /// on by default for regtest).
+    pub policy: AddrPolicy,
 }
 
 /// Default of `-s/--sync-interval` (API.md §8).
@@ -58,6 +60,7 @@ impl Default for NetworkConfig {
             max_peers: DEFAULT_MAX_PEERS,
             sync_interval: DEFAULT_SYNC_INTERVAL,
             advertise: None,
+            policy: AddrPolicy::for_chain("regtest"),
         }
     }
 }
@@ -104,6 +107,7 @@ impl NodeConfig {
                 max_peers: DEFAULT_MAX_PEERS,
                 sync_interval: Duration::from_secs(1),
                 advertise: None,
+                policy: AddrPolicy::ALLOW_LOCAL,
             },
         }
     }
@@ -155,9 +159,13 @@ impl App {
             .unwrap_or_else(|| NodeAddr::new(config.ip, addr.port()));
         let peers = Peers::new(
             PeersConfig {
-                book: BookConfig::full_node(me, config.network.max_peers),
+                book: BookConfig::full_node(me, config.network.max_peers)
+                    .with_policy(config.network.policy),
                 genesis: config.params.genesis_hash,
                 listing_limit: None,
+                // Requests leave from the IP the node listens on, so peers
+                // see it where it announces itself (API.md §1).
+                bind: Some(config.ip).filter(|ip| !ip.is_unspecified()),
             },
             &saved,
             Arc::new(SystemClock),
@@ -221,19 +229,26 @@ impl App {
             DriverConfig::new(self.network.seed, self.network.update_interval),
         );
         // Relay and sync: what is accepted goes out, what is missing comes in.
-        let client = Client::new(&self.peers.me().url()).with_origin(self.peers.me());
+        let client = self.peers.client(&self.peers.me().url());
         let book = self.peers.clone();
         let peer_source: PeerSource = Arc::new(move || book.known());
         let book = self.peers.clone();
-        let ban: BanSink = Arc::new(move |node, reason: &str| book.ban(node, reason));
+        let ban: BanSink = Arc::new(move |node, reason, note: &str| book.ban(node, reason, note));
         // A peer whose check shows more work than ours: sync from it now,
-        // not at the next interval.
+        // not at the next interval (the run takes it only once it is known).
         let (core, sync) = (self.node.clone(), self.sync.clone());
         self.peers.observe_checks(Arc::new(move |peer, info| {
             if info.total_work.0 > core.snapshot().info.total_work {
                 sync.request(Some(peer));
             }
         }));
+        let merges = tokio::spawn(crate::p2p::sync_driver::run_merges(
+            self.node.clone(),
+            client.clone(),
+            peer_source.clone(),
+            self.sync_requests.merges,
+            self.network.update_interval,
+        ));
         let relay = tokio::spawn(crate::p2p::relay_driver::run(
             self.node.clone(),
             client.clone(),
@@ -245,7 +260,7 @@ impl App {
             peer_source,
             ban,
             self.sync.clone(),
-            self.sync_requests,
+            self.sync_requests.runs,
             self.network.sync_interval,
         ));
         let miner = match &self.mining {
@@ -263,6 +278,7 @@ impl App {
         peer_tasks.stop().await;
         relay.abort();
         sync.abort();
+        merges.abort();
         if let Some(m) = miner {
             m.stop();
         }

@@ -15,6 +15,9 @@ use crate::wire::{
 
 /// Bound of an answer the API does not bound otherwise (API.md §8).
 pub const ANSWER_LIMIT: usize = 2 * 1024 * 1024;
+/// Bound of a `GET /blockchain/` answer (API.md §8 "Named syncs"): a
+/// larger one is malformed.
+pub const BLOCKCHAIN_ANSWER_LIMIT: usize = 64 * 1024;
 /// Bound of an answer holding whole blocks (`GET /blocks/?…`: 16 MiB,
 /// API.md §3), and of a mempool listing.
 pub const BLOCKS_ANSWER_LIMIT: usize = 16 * 1024 * 1024;
@@ -112,6 +115,24 @@ impl ClientError {
         )
     }
 
+    /// What a ban says of this failure: the path asked and what was wrong,
+    /// in this node's words, never the peer's text (API.md §8 "Bans").
+    pub fn own_summary(&self) -> String {
+        match self {
+            ClientError::Malformed { path, .. } => format!("{path}: malformed answer"),
+            ClientError::TooLarge { path, limit, .. } => {
+                format!("{path}: answer over {limit} bytes")
+            }
+            ClientError::UnexplainedRefusal { path, status, .. } => {
+                format!("{path}: {status} without an error body")
+            }
+            ClientError::Refused { path, status, .. } => format!("{path}: refused ({status})"),
+            ClientError::Unreachable { .. } => "unreachable".to_string(),
+            ClientError::Timeout { path, .. } => format!("{path}: no answer in time"),
+            ClientError::Interrupted { path, .. } => format!("{path}: connection lost"),
+        }
+    }
+
     /// No answer at all (down, too slow, or the connection lost).
     pub fn is_silence(&self) -> bool {
         matches!(
@@ -146,10 +167,18 @@ pub fn normalize_url(text: &str) -> String {
 impl Client {
     /// A client of the node at `base` (`http://ip:port`, or `ip:port`).
     pub fn new(base: &str) -> Client {
+        Client::bound(base, None)
+    }
+
+    /// A client whose requests leave from `local` (a node's `-i` IP, so
+    /// peers see it at the IP it announces: API.md §1); `None` lets the
+    /// system choose.
+    pub fn bound(base: &str, local: Option<std::net::IpAddr>) -> Client {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(8)
+            .local_address(local)
             .build()
             .unwrap_or_default();
         Client {
@@ -333,7 +362,7 @@ impl Client {
 
     /// `GET /blockchain/`.
     pub async fn blockchain(&self) -> Result<BlockchainInfo, ClientError> {
-        self.get("/blockchain/", ANSWER_LIMIT).await
+        self.get("/blockchain/", BLOCKCHAIN_ANSWER_LIMIT).await
     }
 
     /// `GET /health/`.

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use cinder::app::{App, DEFAULT_SEED, MiningConfig, NetworkConfig, NodeConfig};
 use cinder::consensus::ChainParams;
 use cinder::node::MempoolLimits;
+use cinder::p2p::AddrPolicy;
 use cinder::types::Address;
 use cinder::wire::NodeAddr;
 use clap::Parser;
@@ -60,7 +61,7 @@ struct Args {
     #[arg(long = "update-interval", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     update_interval: u64,
     /// Most nodes this node looks for as peers (nodes that announce
-    /// themselves are kept too, up to 4 times as many).
+    /// themselves are kept too, in 3 times as many slots of their own).
     #[arg(long = "max-peers", default_value_t = 10)]
     max_peers: usize,
     /// Seconds between two sync runs (also at start, when a new peer shows
@@ -72,6 +73,11 @@ struct Args {
     /// 0.0.0.0. Registered with the seed and announced to peers.
     #[arg(long = "advertise")]
     advertise: Option<NodeAddr>,
+    /// Accept, check and contact loopback and private addresses as peers
+    /// (always on for --chain regtest; otherwise only global unicast
+    /// addresses are).
+    #[arg(long = "allow-local-peers")]
+    allow_local_peers: bool,
 }
 
 fn main() {
@@ -132,6 +138,9 @@ fn run() -> anyhow::Result<()> {
             max_peers: args.max_peers,
             sync_interval: Duration::from_secs(args.sync_interval),
             advertise: args.advertise,
+            policy: AddrPolicy {
+                allow_local: args.allow_local_peers || args.chain == "regtest",
+            },
         },
     };
     let system = actix_web::rt::System::new();

@@ -20,8 +20,11 @@ pub const NODE_HEADER: &str = "X-Cinder-Node";
 pub struct NodeAddr(pub SocketAddr);
 
 impl NodeAddr {
+    /// The node at `ip:port`, its IP in canonical form (API.md §1: an
+    /// IPv4-mapped IPv6 address is its IPv4 address), so one node is never
+    /// two entries of a list or a ban.
     pub fn new(ip: IpAddr, port: u16) -> NodeAddr {
-        NodeAddr(SocketAddr::new(ip, port))
+        NodeAddr(SocketAddr::new(ip.to_canonical(), port))
     }
 
     pub fn ip(&self) -> IpAddr {
@@ -66,7 +69,7 @@ impl FromStr for NodeAddr {
         if addr.port() == 0 {
             return Err(NodeAddrError::PortZero);
         }
-        Ok(NodeAddr(addr))
+        Ok(NodeAddr::new(addr.ip(), addr.port()))
     }
 }
 

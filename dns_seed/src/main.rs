@@ -16,8 +16,8 @@ use cinder::datadir::{DataDir, DataDirError};
 use cinder::p2p::peers_driver::{DriverConfig, PeerTasks};
 use cinder::p2p::store::NODES_FILE;
 use cinder::p2p::{
-    BookConfig, JsonFileStore, PeerStore, Peers, PeersConfig, SEED_LISTING_LIMIT, SavedPeers,
-    SystemClock,
+    AddrPolicy, BookConfig, JsonFileStore, PeerStore, Peers, PeersConfig, SEED_LISTING_LIMIT,
+    SavedPeers, SystemClock,
 };
 use cinder::wire::NodeAddr;
 use clap::Parser;
@@ -47,6 +47,10 @@ struct Args {
     /// HTTP worker threads (default: one per core).
     #[arg(long = "workers")]
     workers: Option<usize>,
+    /// Accept and check loopback and private addresses (always on for
+    /// --chain regtest; otherwise only global unicast addresses are).
+    #[arg(long = "allow-local-peers")]
+    allow_local_peers: bool,
 }
 
 fn main() {
@@ -79,9 +83,12 @@ fn run() -> anyhow::Result<()> {
     let me = NodeAddr::new(args.ip, local.port());
     let peers = Peers::new(
         PeersConfig {
-            book: BookConfig::seed(me),
+            book: BookConfig::seed(me).with_policy(AddrPolicy {
+                allow_local: args.allow_local_peers || args.chain == "regtest",
+            }),
             genesis: params.genesis_hash,
             listing_limit: Some(SEED_LISTING_LIMIT),
+            bind: Some(args.ip).filter(|ip| !ip.is_unspecified()),
         },
         &saved,
         Arc::new(SystemClock),

@@ -53,15 +53,26 @@ async fn required_node(req: &HttpRequest, payload: web::Payload) -> Result<NodeA
     })
 }
 
-/// Checks and (room permitting) adds an announced node; logs who.
-async fn take(peers: &Peers, node: NodeAddr, via: &str) -> Result<(), ApiError> {
-    match peers.announced(node).await {
-        Ok(Admission::Added) => {
-            tracing::info!(%node, via, "registered a node");
+/// The one answer to an announced node that failed the check (API.md §1):
+/// it must not tell a closed port from a silent one, nor echo what the
+/// address answered.
+pub const CHECK_FAILED: &str = "the announced node did not pass the check";
+
+/// Checks and (room permitting) adds an announced node, which must be at
+/// the caller's IP (API.md §1); logs who.
+async fn take(peers: &Peers, node: NodeAddr, via: &str, req: &HttpRequest) -> Result<(), ApiError> {
+    let caller = req.peer_addr().map(|a| a.ip());
+    match peers.announced(node, caller).await {
+        Ok(Admission::Added { evicted }) => {
+            tracing::info!(%node, via, evicted = ?evicted, "registered a node");
             Ok(())
         }
         Ok(Admission::Full) => {
             tracing::info!(%node, via, "node passed the check; the list is full, not kept");
+            Ok(())
+        }
+        Ok(Admission::GroupFull) => {
+            tracing::info!(%node, via, "node passed the check; its group holds its share, not kept");
             Ok(())
         }
         Ok(Admission::AlreadyKnown) | Ok(Admission::Refused(_)) => Ok(()),
@@ -78,9 +89,10 @@ fn announce_error(e: AnnounceError) -> ApiError {
         AnnounceError::Banned { .. } => {
             ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
         }
-        AnnounceError::Me(_) | AnnounceError::CheckFailed { .. } => {
-            ApiError::bad_request(e.to_string())
-        }
+        AnnounceError::CheckFailed { .. } => ApiError::bad_request(CHECK_FAILED),
+        AnnounceError::Me(_)
+        | AnnounceError::NotTheCaller { .. }
+        | AnnounceError::NotContactable(_) => ApiError::bad_request(e.to_string()),
     }
 }
 
@@ -93,7 +105,7 @@ pub async fn announce(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, NODE_BODY_LIMIT).await?;
     if let Some(node) = parse_node(&body)? {
-        take(&peers, node, "POST /").await?;
+        take(&peers, node, "POST /", &req).await?;
     }
     Ok(HttpResponse::Ok().json(peers.me()))
 }
@@ -134,7 +146,7 @@ pub async fn register(
     peers: web::Data<Peers>,
 ) -> Result<HttpResponse, ApiError> {
     let node = required_node(&req, payload).await?;
-    take(&peers, node, "POST /nodes/").await?;
+    take(&peers, node, "POST /nodes/", &req).await?;
     Ok(HttpResponse::Ok().json(peers.listing()))
 }
 

@@ -128,6 +128,8 @@ pub struct Node {
     mempool: Mutex<Mempool>,
     /// The mempool's size, readable without its lock.
     mempool_len: AtomicUsize,
+    /// Most transactions the mempool holds (`--mempool-max-count`).
+    mempool_max_count: usize,
     /// The mempool's table, written behind the pool with group commit.
     journal: PoolJournal,
     reads: ReadPool,
@@ -164,6 +166,7 @@ impl Node {
             store: Mutex::new(store),
             mempool: Mutex::new(Mempool::new(limits.max_count, limits.max_size)),
             mempool_len: AtomicUsize::new(0),
+            mempool_max_count: limits.max_count,
             journal: PoolJournal::open(&path)?,
             reads: ReadPool::new(path),
             snapshot: RwLock::new(Arc::new(snapshot)),
@@ -295,6 +298,12 @@ impl Node {
     /// The live number of mempool transactions, without the pool's lock.
     pub fn mempool_size(&self) -> usize {
         self.mempool_len.load(Ordering::Acquire)
+    }
+
+    /// Transactions the mempool has room for before it is full (the
+    /// mempool merge takes no more: API.md §8).
+    pub fn mempool_room(&self) -> usize {
+        self.mempool_max_count.saturating_sub(self.mempool_size())
     }
 
     /// What the mempool spends from and creates for `address`.

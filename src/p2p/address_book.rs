@@ -3,12 +3,12 @@
 //! I/O-free [`PeerBook`] plus "the check" of API.md §1 ([`check_node`]).
 //! No method holds the lock across I/O.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand::RngExt;
-use rand::seq::IteratorRandom;
 
-use super::peers::{Admission, BookConfig, PeerBook, Refusal, Time};
+use super::peers::{Admission, BookConfig, Misbehaviour, PeerBook, Refusal, Time};
 use super::store::SavedPeers;
 use crate::client::{CHECK_TIMEOUT, Client, ClientError};
 use crate::types::Hash;
@@ -95,9 +95,19 @@ pub enum AnnounceError {
     #[error("{node} is banned for another {} minutes: {reason}", remaining.as_secs().div_ceil(60))]
     Banned {
         node: NodeAddr,
-        reason: String,
+        reason: Misbehaviour,
         remaining: std::time::Duration,
     },
+    /// API.md §1: the IP of an announced node is the IP the request came
+    /// from.
+    #[error("the announced node {node} is not at the IP the request came from ({caller})")]
+    NotTheCaller { node: NodeAddr, caller: IpAddr },
+    /// API.md §1: only global unicast addresses, unless local peers are
+    /// allowed.
+    #[error(
+        "{0} is not an address this server contacts (only global unicast addresses are, unless --allow-local-peers)"
+    )]
+    NotContactable(NodeAddr),
     #[error("{node} was not added: {failure}")]
     CheckFailed {
         node: NodeAddr,
@@ -116,6 +126,9 @@ pub struct PeersConfig {
     /// Most nodes in one `GET /nodes/` answer (a random sample beyond);
     /// `None` lists them all.
     pub listing_limit: Option<usize>,
+    /// The IP this server's requests leave from (`-i` when it names one:
+    /// API.md §1), `None` for the system's choice.
+    pub bind: Option<IpAddr>,
 }
 
 /// The peer book shared by the API handlers, the driver, and later relay
@@ -125,6 +138,7 @@ pub struct Peers {
     book: Mutex<PeerBook>,
     genesis: Hash,
     listing_limit: Option<usize>,
+    bind: Option<IpAddr>,
     clock: Arc<dyn Clock>,
     announced_checks: tokio::sync::Semaphore,
     changed: tokio::sync::Notify,
@@ -148,11 +162,17 @@ impl std::fmt::Debug for Peers {
 impl Peers {
     /// A handle over the book restored from `saved`.
     pub fn new(config: PeersConfig, saved: &SavedPeers, clock: Arc<dyn Clock>) -> Arc<Peers> {
-        let book = PeerBook::restored(config.book, saved, clock.now());
+        let mut book_config = config.book;
+        if book_config.seed == 0 {
+            // The dice of a live server: unpredictable to a stranger.
+            book_config.seed = rand::rng().random();
+        }
+        let book = PeerBook::restored(book_config, saved, clock.now());
         Arc::new(Peers {
             book: Mutex::new(book),
             genesis: config.genesis,
             listing_limit: config.listing_limit,
+            bind: config.bind,
             clock,
             announced_checks: tokio::sync::Semaphore::new(MAX_ANNOUNCED_CHECKS),
             changed: tokio::sync::Notify::new(),
@@ -201,12 +221,25 @@ impl Peers {
         self.lock().count()
     }
 
-    /// Bans `node` for 24 hours (API.md §8 "Bad peers"): dropped, no relay
-    /// to it, not re-added from the seed, a peer list or `POST /`.
-    pub fn ban(&self, node: NodeAddr, reason: &str) {
+    /// Bans `node` (by its key: API.md §8 "Bans") for 24 hours: dropped,
+    /// no relay to it, not re-added from the seed, a peer list or `POST /`.
+    /// `note` is this server's own words.
+    pub fn ban(&self, node: NodeAddr, reason: Misbehaviour, note: &str) {
         let now = self.now();
-        let was_known = self.with_book(|book| book.ban(node, reason, now));
-        tracing::warn!(%node, was_known, reason, "banned for 24 hours");
+        let was_known = self.with_book(|book| book.ban(node, reason, note, now));
+        tracing::warn!(%node, was_known, %reason, note, "banned for 24 hours");
+    }
+
+    /// Whether `node` may be contacted: not this server, an address the
+    /// policy allows (API.md §1), not banned.
+    pub fn may_contact(&self, node: &NodeAddr) -> bool {
+        let now = self.now();
+        self.lock().may_contact(node, now)
+    }
+
+    /// A client for the requests of this server (from its `-i` IP).
+    pub fn client(&self, base: &str) -> Client {
+        Client::bound(base, self.bind).with_origin(self.me())
     }
 
     pub fn is_banned(&self, node: &NodeAddr) -> bool {
@@ -217,24 +250,21 @@ impl Peers {
     /// `GET /nodes/`: every known node, or a random sample of
     /// `listing_limit` of them (the seed's 50).
     pub fn listing(&self) -> Vec<NodeAddr> {
-        let known = self.known();
+        let mut book = self.lock();
         match self.listing_limit {
-            Some(limit) if known.len() > limit => {
-                let mut sample = known.into_iter().sample(&mut rand::rng(), limit);
+            Some(limit) if book.count() > limit => {
+                // Group by group (API.md §8 "Groups").
+                let mut sample = book.sample(limit);
                 sample.sort();
                 sample
             }
-            _ => known,
+            _ => book.known(),
         }
     }
 
-    /// `GET /nodes/random/` (no copy of the list: the seed's hottest read).
+    /// `GET /nodes/random/`: a group drawn uniformly, then a node of it.
     pub fn random(&self) -> Option<NodeAddr> {
-        let book = self.lock();
-        match book.count() {
-            0 => None,
-            n => book.nth(rand::rng().random_range(0..n)),
-        }
+        self.lock().sample(1).first().copied()
     }
 
     /// `GET /nodes/{nid}/`: the `nid`-th known node (from 0, address order).
@@ -251,7 +281,16 @@ impl Peers {
     /// banned node; a known node is taken as is; a new one is checked
     /// (bounded: [`MAX_ANNOUNCED_CHECKS`] at once, `Busy` beyond) and added
     /// when there is room. No lock is held during the check.
-    pub async fn announced(&self, node: NodeAddr) -> Result<Admission, AnnounceError> {
+    pub async fn announced(
+        &self,
+        node: NodeAddr,
+        caller: Option<IpAddr>,
+    ) -> Result<Admission, AnnounceError> {
+        if let Some(caller) = caller.map(|ip| ip.to_canonical())
+            && caller != node.ip()
+        {
+            return Err(AnnounceError::NotTheCaller { node, caller });
+        }
         let screen = {
             let now = self.now();
             self.lock().screen(&node, now)
@@ -266,7 +305,7 @@ impl Peers {
             .try_acquire()
             .map_err(|_| AnnounceError::Busy)?;
         // A client of its own: the handler's runtime owns its connection.
-        let client = Client::new(&node.url()).with_origin(self.me());
+        let client = self.client(&node.url());
         let info = check_node(&client, node, self.genesis)
             .await
             .map_err(|failure| AnnounceError::CheckFailed { node, failure })?;
@@ -304,6 +343,7 @@ impl Peers {
 fn refusal_error(node: NodeAddr, refusal: Refusal, now: Time) -> AnnounceError {
     match refusal {
         Refusal::Me => AnnounceError::Me(node),
+        Refusal::NotContactable => AnnounceError::NotContactable(node),
         Refusal::Banned(ban) => AnnounceError::Banned {
             node,
             reason: ban.reason,

@@ -8,6 +8,7 @@
 
 #[cfg(feature = "p2p")]
 pub mod address_book;
+pub mod net;
 pub mod peers;
 #[cfg(feature = "p2p")]
 pub mod peers_driver;
@@ -24,5 +25,6 @@ pub use address_book::{
     AnnounceError, CheckFailure, CheckObserver, Clock, MAX_ANNOUNCED_CHECKS, Peers, PeersConfig,
     SEED_LISTING_LIMIT, SystemClock, check_node,
 };
-pub use peers::{Admission, Ban, BookConfig, Outcome, PeerBook, Refusal, Time};
+pub use net::{AddrPolicy, BanKey, Group, group_of};
+pub use peers::{Admission, Ban, BookConfig, Misbehaviour, Outcome, PeerBook, Refusal, Slot, Time};
 pub use store::{JsonFileStore, MemoryStore, PeerStore, PeerStoreError, SavedPeers};

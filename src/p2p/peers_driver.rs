@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand::seq::SliceRandom;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::peers::{Outcome, SeedNews};
+use super::peers::{Misbehaviour, Outcome, SeedNews};
 use super::store::PeerStore;
 use super::{CheckFailure, Peers, check_node};
 use crate::client::Client;
@@ -79,7 +79,7 @@ impl PeerTasks {
 async fn run_rounds(peers: Arc<Peers>, config: DriverConfig) {
     // Checks bound themselves to 2 s; registering waits for the seed's
     // check of us, so it has the default time.
-    let client = Client::new("127.0.0.1").with_origin(peers.me());
+    let client = peers.client("127.0.0.1");
     let mut ticks = tokio::time::interval(config.interval.max(Duration::from_millis(10)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -88,10 +88,15 @@ async fn run_rounds(peers: Arc<Peers>, config: DriverConfig) {
     }
 }
 
+/// Least time between two saves: a burst of changes (bans a stranger
+/// provokes by the thousand) is one write, not one per change.
+pub const SAVE_EVERY: Duration = Duration::from_secs(1);
+
 async fn run_saver(peers: Arc<Peers>, store: Arc<dyn PeerStore>) {
     loop {
         peers.changed().await;
         save(&peers, &store).await;
+        tokio::time::sleep(SAVE_EVERY).await;
     }
 }
 
@@ -142,6 +147,12 @@ pub async fn round(peers: &Peers, client: &Client, config: &DriverConfig) {
         log_outcome(node, &outcome);
     }
 
+    // Announced to every chosen peer until one announcement got through
+    // (API.md §8 "Delivery": a failed one is tried again next round, so
+    // no node stays unknown to the peers it relays to).
+    let due = peers.with_book(|book| book.announcements_due());
+    announce_all(peers, client, due, me).await;
+
     if !peers.with_book(|book| book.wants_more()) {
         return;
     }
@@ -173,7 +184,7 @@ pub async fn round(peers: &Peers, client: &Client, config: &DriverConfig) {
             added.push(node);
         }
     }
-    announce_all(client, added, me).await;
+    announce_all(peers, client, added, me).await;
 }
 
 fn log_outcome(node: NodeAddr, outcome: &Outcome) {
@@ -245,7 +256,7 @@ async fn ask_all(
         match joined {
             Ok((_, Ok(nodes))) => heard.extend(nodes),
             Ok((source, Err(e))) if e.is_misbehaviour() && Some(source) != seed => {
-                peers.ban(source, &format!("malformed peer list: {e}"));
+                peers.ban(source, Misbehaviour::MalformedAnswer, &e.own_summary());
             }
             Ok((source, Err(e))) => tracing::debug!(%source, "no peer list: {e}"),
             Err(_) => {}
@@ -254,8 +265,9 @@ async fn ask_all(
     heard
 }
 
-/// `POST /` with our node to each node just added, concurrently.
-async fn announce_all(client: &Client, nodes: Vec<NodeAddr>, me: NodeAddr) {
+/// `POST /` with our node to each of `nodes`, concurrently; the book
+/// notes which got through.
+async fn announce_all(peers: &Peers, client: &Client, nodes: Vec<NodeAddr>, me: NodeAddr) {
     let mut set = JoinSet::new();
     for node in nodes {
         let client = client.to(node);
@@ -263,7 +275,10 @@ async fn announce_all(client: &Client, nodes: Vec<NodeAddr>, me: NodeAddr) {
     }
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok((node, Ok(_))) => tracing::debug!(%node, "announced this node"),
+            Ok((node, Ok(_))) => {
+                peers.with_book(|book| book.announced_to(&node));
+                tracing::debug!(%node, "announced this node")
+            }
             Ok((node, Err(e))) => tracing::info!(%node, "announcing this node failed: {e}"),
             Err(_) => {}
         }

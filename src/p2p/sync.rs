@@ -14,6 +14,8 @@ use crate::consensus::block::{check_header_fields, context_depth, next_context};
 use crate::types::{Block, BlockHeader, Hash, Target};
 use crate::wire::{BlockchainInfo, NodeAddr};
 
+use super::peers::Misbehaviour;
+
 /// Headers asked per request (API.md §8 step 2).
 pub const HEADERS_PER_ASK: usize = 2000;
 /// Bodies asked per request (§8 step 4).
@@ -23,8 +25,15 @@ pub const REQUESTS_IN_FLIGHT: usize = 4;
 /// Blocks arrived and not connected yet, at most: memory stays bounded by
 /// a window of blocks, not the whole chain.
 pub const MAX_WAITING_BLOCKS: usize = 2 * BLOCKS_PER_ASK;
-/// Mempool transactions fetched from a peer after a run, at most.
+/// Mempool transactions fetched from a peer in one merge, at most.
 pub const MEMPOOL_MERGE_LIMIT: usize = 5000;
+/// The whole time one mempool merge may take (API.md §8 "The mempool
+/// merge").
+pub const MERGE_BUDGET: Duration = Duration::from_secs(30);
+/// The time one fetch of a merge may take.
+pub const MERGE_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+/// A merge is given up after this many fetches in a row go unanswered.
+pub const MERGE_SILENT_IN_A_ROW: u32 = 3;
 /// How long one sync request may take before the peer counts as stalled.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Progress is logged at least this often.
@@ -40,20 +49,51 @@ pub struct Candidate {
     pub height: u64,
 }
 
-/// The peers with this node's genesis and more work than `our_work`,
-/// heaviest first (§8 step 1).
-pub fn candidates(
-    genesis: &Hash,
-    our_work: U256,
-    claims: &[(NodeAddr, BlockchainInfo)],
-) -> Vec<Candidate> {
-    let mut out: Vec<Candidate> = claims
-        .iter()
-        .filter(|(_, info)| info.genesis_hash == *genesis && info.total_work.0 > our_work)
-        .map(|(peer, info)| Candidate {
-            peer: *peer,
+/// What a run keeps of a peer's `GET /blockchain/` (API.md §8 "Named
+/// syncs"): its work, height and genesis, never the whole answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub peer: NodeAddr,
+    pub work: U256,
+    pub height: u64,
+    pub genesis: Hash,
+}
+
+impl Claim {
+    pub fn of(peer: NodeAddr, info: &BlockchainInfo) -> Claim {
+        Claim {
+            peer,
             work: info.total_work.0,
             height: info.height,
+            genesis: info.genesis_hash,
+        }
+    }
+}
+
+/// Peers whose `/blockchain/` a run asks at once, at most.
+pub const CLAIMS_IN_FLIGHT: usize = 8;
+/// Headers a sync holds from one peer, at most, before their work shows
+/// more than this node's active chain (§8 "Work before bodies").
+pub const MAX_HEADERS_HELD: usize = 100_000;
+
+/// The inbound decision on a block refused as `unknown_parent` (API.md §8
+/// "Named syncs"): sync from the node its `X-Cinder-Node` names only when
+/// that node is a known, unbanned peer (`known`) and the header's IP is
+/// the caller's; otherwise nothing but the usual answer.
+pub fn sync_from_named(named: NodeAddr, caller: Option<std::net::IpAddr>, known: bool) -> bool {
+    known && caller.is_some_and(|ip| ip.to_canonical() == named.ip())
+}
+
+/// The peers with this node's genesis and more work than `our_work`,
+/// heaviest first (§8 step 1).
+pub fn candidates(genesis: &Hash, our_work: U256, claims: &[Claim]) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = claims
+        .iter()
+        .filter(|c| c.genesis == *genesis && c.work > our_work)
+        .map(|c| Candidate {
+            peer: c.peer,
+            work: c.work,
+            height: c.height,
         })
         .collect();
     out.sort_by(|a, b| b.work.cmp(&a.work).then(a.peer.cmp(&b.peer)));
@@ -83,10 +123,25 @@ pub fn locator_heights(tip_height: u64) -> Vec<u64> {
     heights
 }
 
-/// Why a peer's headers or blocks are refused: a reason to ban it.
+/// Why a peer's headers or blocks are refused: a misbehaviour (ban it), or
+/// "not yet" (API.md §8 "Clocks": refused only because of this node's
+/// clock, which an honest peer cannot help: no ban, tried again later).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Fault(pub String);
+pub enum Fault {
+    #[error("{0}: {1}")]
+    Ban(Misbehaviour, String),
+    #[error("not yet: {0}")]
+    NotYet(String),
+}
+
+impl Fault {
+    /// This node's words for it.
+    pub fn note(&self) -> &str {
+        match self {
+            Fault::Ban(_, note) | Fault::NotYet(note) => note,
+        }
+    }
+}
 
 /// The headers a peer sends, checked as they arrive (§8 step 3): each
 /// links to the previous one (the first to a block this node stores), has
@@ -127,25 +182,37 @@ impl HeaderChain {
     pub fn extend(&mut self, headers: &[BlockHeader], now: u64) -> Result<(), Fault> {
         for h in headers {
             if h.prev_hash != self.tip_hash {
-                return Err(Fault(format!(
-                    "header {} at height {} does not link to {}",
-                    h.hash, h.height, self.tip_hash
-                )));
+                return Err(Fault::Ban(
+                    Misbehaviour::InvalidHeaders,
+                    format!(
+                        "header {} at height {} does not link to {}",
+                        h.hash, h.height, self.tip_hash
+                    ),
+                ));
             }
             let computed = h.compute_hash();
             if computed != h.hash {
-                return Err(Fault(format!(
-                    "header {}: bad_hash (is {computed})",
-                    h.hash
-                )));
+                return Err(Fault::Ban(
+                    Misbehaviour::InvalidHeaders,
+                    format!("header {}: bad_hash (is {computed})", h.hash),
+                ));
             }
             if !h.hash.meets(&h.target) {
-                return Err(Fault(format!("header {}: bad_pow", h.hash)));
+                return Err(Fault::Ban(
+                    Misbehaviour::InvalidHeaders,
+                    format!("header {}: bad_pow", h.hash),
+                ));
             }
             let tail: Vec<(u64, u64)> = self.tail.iter().copied().collect();
             let context = next_context(&self.params, &tail, &self.tip_target);
-            check_header_fields(h.height, &h.target, h.timestamp, &context, now)
-                .map_err(|e| Fault(format!("header {}: {}: {e}", h.hash, e.code())))?;
+            check_header_fields(h.height, &h.target, h.timestamp, &context, now).map_err(|e| {
+                let note = format!("header {}: {}: {e}", h.hash, e.code());
+                if e.code() == "timestamp_in_future" {
+                    Fault::NotYet(note)
+                } else {
+                    Fault::Ban(Misbehaviour::InvalidHeaders, note)
+                }
+            })?;
             self.tail.push_back((h.height, h.timestamp));
             while self.tail.len() > context_depth(&self.params) {
                 self.tail.pop_front();
@@ -154,6 +221,69 @@ impl HeaderChain {
             self.tip_target = h.target;
         }
         Ok(())
+    }
+}
+
+/// One mempool merge (API.md §8 "The mempool merge"): which transactions
+/// to fetch next, in the peer's order, within its bounds — the room the
+/// pool has, [`MERGE_BUDGET`] in all, and no more after
+/// [`MERGE_SILENT_IN_A_ROW`] unanswered fetches in a row.
+#[derive(Debug)]
+pub struct Merge {
+    wanted: VecDeque<Hash>,
+    deadline: Instant,
+    silent_in_a_row: u32,
+}
+
+/// Why a merge ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeEnd {
+    Done,
+    OutOfTime,
+    PeerSilent,
+}
+
+impl Merge {
+    /// A merge of the `missing` transactions a peer lists (those this node
+    /// lacks, in the peer's order), at most `room` of them.
+    pub fn new(missing: impl IntoIterator<Item = Hash>, room: usize, now: Instant) -> Merge {
+        Merge {
+            wanted: missing
+                .into_iter()
+                .take(room.min(MEMPOOL_MERGE_LIMIT))
+                .collect(),
+            deadline: now + MERGE_BUDGET,
+            silent_in_a_row: 0,
+        }
+    }
+
+    /// The next transaction to fetch, or why the merge is over.
+    pub fn next(&mut self, now: Instant) -> Result<Hash, MergeEnd> {
+        if self.silent_in_a_row >= MERGE_SILENT_IN_A_ROW {
+            return Err(MergeEnd::PeerSilent);
+        }
+        if now >= self.deadline {
+            return Err(MergeEnd::OutOfTime);
+        }
+        self.wanted.pop_front().ok_or(MergeEnd::Done)
+    }
+
+    /// How long the next fetch may take: [`MERGE_FETCH_TIMEOUT`], or less
+    /// when the budget ends sooner.
+    pub fn fetch_timeout(&self, now: Instant) -> Duration {
+        self.deadline
+            .saturating_duration_since(now)
+            .min(MERGE_FETCH_TIMEOUT)
+    }
+
+    /// The last fetch was answered (a transaction, or "not in my pool") or
+    /// not (silence).
+    pub fn fetched(&mut self, answered: bool) {
+        if answered {
+            self.silent_in_a_row = 0;
+        } else {
+            self.silent_in_a_row += 1;
+        }
     }
 }
 
@@ -220,28 +350,34 @@ impl Download {
             return Ok(()); // abandoned meanwhile
         };
         if blocks.is_empty() {
-            return Err(Fault(format!(
-                "no block in the answer to {} hashes",
-                asked.len()
-            )));
+            return Err(Fault::Ban(
+                Misbehaviour::MalformedAnswer,
+                format!("no block in the answer to {} hashes", asked.len()),
+            ));
         }
         if blocks.len() > asked.len() {
-            return Err(Fault(format!(
-                "{} blocks in the answer to {} hashes",
-                blocks.len(),
-                asked.len()
-            )));
+            return Err(Fault::Ban(
+                Misbehaviour::Unrequested,
+                format!(
+                    "{} blocks in the answer to {} hashes",
+                    blocks.len(),
+                    asked.len()
+                ),
+            ));
         }
         for (block, hash) in blocks.iter().zip(&asked) {
             if block.hash != *hash {
-                return Err(Fault(format!("block {} sent for {hash}", block.hash)));
+                return Err(Fault::Ban(
+                    Misbehaviour::Unrequested,
+                    format!("block {} sent for {hash}", block.hash),
+                ));
             }
             let computed = block.compute_hash();
             if computed != block.hash {
-                return Err(Fault(format!(
-                    "block {}: bad_hash (is {computed})",
-                    block.hash
-                )));
+                return Err(Fault::Ban(
+                    Misbehaviour::InvalidBlock,
+                    format!("block {}: bad_hash (is {computed})", block.hash),
+                ));
             }
         }
         let got = blocks.len();
@@ -355,14 +491,60 @@ mod tests {
     fn candidates_have_our_genesis_and_more_work_heaviest_first() {
         let g = Hash([1; 32]);
         let claims = [
-            (peer(1), info(g, 10, 5)),
-            (peer(2), info(g, 30, 7)),
-            (peer(3), info(Hash([2; 32]), 99, 9)),
-            (peer(4), info(g, 5, 3)),
+            Claim::of(peer(1), &info(g, 10, 5)),
+            Claim::of(peer(2), &info(g, 30, 7)),
+            Claim::of(peer(3), &info(Hash([2; 32]), 99, 9)),
+            Claim::of(peer(4), &info(g, 5, 3)),
         ];
         let c = candidates(&g, U256::from(5u64), &claims);
         let peers: Vec<NodeAddr> = c.iter().map(|c| c.peer).collect();
         assert_eq!(peers, [peer(2), peer(1)]);
+    }
+
+    #[test]
+    fn a_merge_keeps_to_the_room_the_time_and_gives_up_on_silence() {
+        let hashes: Vec<Hash> = (0..10u8).map(|i| Hash([i; 32])).collect();
+        let start = Instant::now();
+        // Room for 4: never more.
+        let mut m = Merge::new(hashes.clone(), 4, start);
+        for h in &hashes[..4] {
+            assert_eq!(m.next(start), Ok(*h));
+            m.fetched(true);
+        }
+        assert_eq!(m.next(start), Err(MergeEnd::Done));
+        // Three silent fetches in a row end it; an answer in between resets.
+        let mut m = Merge::new(hashes.clone(), 100, start);
+        for answered in [false, false, true, false, false] {
+            m.next(start).expect("more");
+            m.fetched(answered);
+        }
+        m.next(start).expect("two in a row only");
+        m.fetched(false);
+        assert_eq!(m.next(start), Err(MergeEnd::PeerSilent));
+        // 30 s in all, each fetch at most 2 s and never past the budget.
+        let mut m = Merge::new(hashes, 100, start);
+        assert_eq!(m.fetch_timeout(start), MERGE_FETCH_TIMEOUT);
+        let late = start + MERGE_BUDGET - Duration::from_millis(500);
+        assert_eq!(m.fetch_timeout(late), Duration::from_millis(500));
+        assert_eq!(m.next(start + MERGE_BUDGET), Err(MergeEnd::OutOfTime));
+    }
+
+    #[test]
+    fn a_named_sync_needs_a_known_peer_at_the_callers_ip() {
+        let named: NodeAddr = "10.1.2.3:8000".parse().expect("node");
+        let caller = Some("10.1.2.3".parse().expect("ip"));
+        assert!(sync_from_named(named, caller, true));
+        let mapped = Some("::ffff:10.1.2.3".parse().expect("ip"));
+        assert!(
+            sync_from_named(named, mapped, true),
+            "one IP, two spellings"
+        );
+        assert!(!sync_from_named(named, caller, false), "unknown or banned");
+        assert!(
+            !sync_from_named(named, Some("10.1.2.4".parse().expect("ip")), true),
+            "a header naming another node"
+        );
+        assert!(!sync_from_named(named, None, true));
     }
 
     #[test]
@@ -399,7 +581,7 @@ mod tests {
         let e = genesis_chain()
             .extend(&bad_hash, now)
             .expect_err("bad hash");
-        assert!(e.0.contains("bad_hash"), "{e}");
+        assert!(e.note().contains("bad_hash"), "{e}");
 
         // Re-solved so that only the broken rule fails.
         let resolved = |mut b: Block| {
@@ -415,7 +597,7 @@ mod tests {
         let e = genesis_chain()
             .extend(&too_old, now)
             .expect_err("timestamp");
-        assert!(e.0.contains("timestamp_too_old"), "{e}");
+        assert!(e.note().contains("timestamp_too_old"), "{e}");
 
         let mut wrong_height = headers.clone();
         wrong_height[0] = resolved(Block {
@@ -425,7 +607,7 @@ mod tests {
         let e = genesis_chain()
             .extend(&wrong_height, now)
             .expect_err("height");
-        assert!(e.0.contains("bad_height"), "{e}");
+        assert!(e.note().contains("bad_height"), "{e}");
 
         let mut wrong_target = headers.clone();
         let mut easier = blocks[1].clone();
@@ -434,12 +616,15 @@ mod tests {
         let e = genesis_chain()
             .extend(&wrong_target, now)
             .expect_err("target");
-        assert!(e.0.contains("bad_target"), "{e}");
+        assert!(e.note().contains("bad_target"), "{e}");
 
         let e = genesis_chain()
             .extend(&headers, blocks[5].timestamp - 7201)
             .expect_err("from the future");
-        assert!(e.0.contains("timestamp_in_future"), "{e}");
+        assert!(
+            matches!(&e, Fault::NotYet(note) if note.contains("timestamp_in_future")),
+            "a header from this node's future is not a ban: {e}"
+        );
     }
 
     #[test]

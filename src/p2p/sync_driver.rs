@@ -1,11 +1,14 @@
 //! The thin driver of [`super::sync`]: one sync run at a time, at start,
-//! every sync interval and when asked (a peer showing more work, a relayed
-//! block with an unknown parent); headers first, bodies in a window with
-//! several requests in flight while earlier blocks are connected through
-//! the node's normal intake; then the peer's mempool.
+//! every sync interval and when asked (a known peer showing more work, a
+//! block with an unknown parent relayed by a known peer); headers first,
+//! bodies only once the headers show more work than this node's chain,
+//! in a window with several requests in flight while earlier blocks are
+//! connected through the node's normal intake. The mempool merge runs as
+//! a task of its own ([`run_merges`]), never inside a run.
 
 use std::collections::HashSet;
 
+use futures_util::StreamExt;
 use primitive_types::U256;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,17 +16,19 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::peers::Misbehaviour;
 use super::relay_driver::PeerSource;
 use super::sync::{
-    Candidate, Download, Fault, HEADERS_PER_ASK, HeaderChain, MEMPOOL_MERGE_LIMIT, PROGRESS_EVERY,
-    REQUEST_TIMEOUT, candidates,
+    CLAIMS_IN_FLIGHT, Candidate, Claim, Download, Fault, HEADERS_PER_ASK, HeaderChain,
+    MAX_HEADERS_HELD, MERGE_FETCH_TIMEOUT, Merge, MergeEnd, PROGRESS_EVERY, REQUEST_TIMEOUT,
+    candidates,
 };
 use crate::client::{CHECK_TIMEOUT, Client, ClientError};
 use crate::consensus::block_work;
 use crate::node::{KnownBlock, Node, Origin, Rejected};
 use crate::state::StoreError;
 use crate::types::{Block, BlockHeader, Hash};
-use crate::wire::{BlockchainInfo, NodeAddr};
+use crate::wire::NodeAddr;
 
 /// What sync asks of the peer it syncs from: the HTTP client in the node,
 /// in-memory peers in tests (stalls, bans and partitions in milliseconds).
@@ -50,35 +55,57 @@ impl SyncPeer for Client {
     }
 }
 
-/// Bans a peer for the reason given (the address book carries it out).
-pub type BanSink = Arc<dyn Fn(NodeAddr, &str) + Send + Sync>;
+/// Bans a peer for a reason, with this node's own note (the address book
+/// carries it out).
+pub type BanSink = Arc<dyn Fn(NodeAddr, Misbehaviour, &str) + Send + Sync>;
 
-/// The handle the rest of the node uses: ask for a run, see if one runs.
+/// Sync requests waiting for the next run, at most: a run is coming
+/// anyway, and a request beyond is dropped, never queued without bound.
+pub const MAX_PENDING_REQUESTS: usize = 64;
+
+/// The handle the rest of the node uses: ask for a run, see if one runs,
+/// ask for a mempool merge.
 #[derive(Clone, Debug)]
 pub struct SyncControl {
-    requests: mpsc::UnboundedSender<Option<NodeAddr>>,
+    requests: mpsc::Sender<Option<NodeAddr>>,
+    merges: mpsc::Sender<NodeAddr>,
     syncing: Arc<AtomicBool>,
 }
 
-/// The receiving end of [`SyncControl::request`].
-pub type SyncRequests = mpsc::UnboundedReceiver<Option<NodeAddr>>;
+/// The receiving ends of [`SyncControl::request`] and
+/// [`SyncControl::merge`].
+pub struct SyncRequests {
+    pub runs: mpsc::Receiver<Option<NodeAddr>>,
+    pub merges: mpsc::Receiver<NodeAddr>,
+}
 
 impl SyncControl {
     pub fn new() -> (SyncControl, SyncRequests) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(MAX_PENDING_REQUESTS);
+        let (merge_tx, merge_rx) = mpsc::channel(MAX_PENDING_REQUESTS);
         (
             SyncControl {
                 requests: tx,
+                merges: merge_tx,
                 syncing: Arc::new(AtomicBool::new(false)),
             },
-            rx,
+            SyncRequests {
+                runs: rx,
+                merges: merge_rx,
+            },
         )
     }
 
-    /// Asks for a sync run (from `peer` first, when named). Requests made
-    /// during a run coalesce into the next one.
+    /// Asks for a sync run (from `peer` alone when named: it must be a
+    /// known peer, or the run skips it). Requests made during a run
+    /// coalesce into the next one.
     pub fn request(&self, peer: Option<NodeAddr>) {
-        let _ = self.requests.send(peer);
+        let _ = self.requests.try_send(peer);
+    }
+
+    /// Asks for a merge of `peer`'s mempool.
+    pub fn merge(&self, peer: NodeAddr) {
+        let _ = self.merges.try_send(peer);
     }
 
     /// Whether a run is going on (`/health/` `syncing`).
@@ -91,8 +118,12 @@ impl SyncControl {
 #[derive(Debug)]
 enum Stop {
     /// The peer broke a rule or the API: ban it.
-    Ban(String),
-    /// The peer did not answer in time: go on with another.
+    Ban(Misbehaviour, String),
+    /// Refused only because of this node's clock (API.md §8 "Clocks"):
+    /// no ban, tried again at the next interval.
+    NotYet(String),
+    /// The peer did not answer in time, or its headers did not show more
+    /// work within what a run holds: go on with another.
     Silent(String),
     /// This node's own store failed.
     Store(StoreError),
@@ -106,27 +137,32 @@ impl From<StoreError> for Stop {
 
 impl From<Fault> for Stop {
     fn from(f: Fault) -> Self {
-        Stop::Ban(f.0)
+        match f {
+            Fault::Ban(reason, note) => Stop::Ban(reason, note),
+            Fault::NotYet(note) => Stop::NotYet(note),
+        }
     }
 }
 
 fn classify(e: ClientError) -> Stop {
     if e.is_misbehaviour() {
-        Stop::Ban(e.to_string())
+        Stop::Ban(Misbehaviour::MalformedAnswer, e.own_summary())
     } else {
         Stop::Silent(e.to_string())
     }
 }
 
 /// Runs sync until the request channel closes: one run at start, then at
-/// each request or every `interval`.
+/// each request or every `interval`. A run at the interval (or for a new
+/// peer) asks every known peer; a named request only that peer, and only
+/// while it is known.
 pub async fn run(
     node: Arc<Node>,
     client: Client,
     peers: PeerSource,
     ban: BanSink,
     control: SyncControl,
-    mut requests: SyncRequests,
+    mut requests: mpsc::Receiver<Option<NodeAddr>>,
     interval: Duration,
 ) {
     let mut next_run = tokio::time::Instant::now();
@@ -135,12 +171,14 @@ pub async fn run(
     let mut watch = tokio::time::interval(Duration::from_secs(1));
     loop {
         let mut named = Vec::new();
+        let mut everyone = false;
         tokio::select! {
             request = requests.recv() => match request {
-                Some(peer) => named.extend(peer),
+                Some(Some(peer)) => named.push(peer),
+                Some(None) => everyone = true,
                 None => return,
             },
-            _ = tokio::time::sleep_until(next_run) => {}
+            _ = tokio::time::sleep_until(next_run) => everyone = true,
             _ = watch.tick() => {
                 let now: HashSet<NodeAddr> = peers().into_iter().collect();
                 named.extend(now.difference(&seen).copied());
@@ -151,49 +189,55 @@ pub async fn run(
             }
         }
         // Whatever was asked meanwhile is served by this one run.
-        while let Ok(peer) = requests.try_recv() {
-            named.extend(peer);
+        while let Ok(request) = requests.try_recv() {
+            match request {
+                Some(peer) => named.push(peer),
+                None => everyone = true,
+            }
         }
-        run_once(&node, &client, &peers, &ban, &control, named).await;
-        next_run = tokio::time::Instant::now() + interval;
+        let known = peers();
+        let targets: Vec<NodeAddr> = if everyone {
+            known
+        } else {
+            known.into_iter().filter(|p| named.contains(p)).collect()
+        };
+        run_once(&node, &client, &ban, &control, targets).await;
+        if everyone {
+            next_run = tokio::time::Instant::now() + interval;
+        }
     }
 }
 
-/// One sync run: the claims of the known (and named) peers, then the
-/// heaviest candidates in turn until this node has caught up.
+/// One sync run: the claims of `targets` (at most [`CLAIMS_IN_FLIGHT`]
+/// asked at once, only their work, height and genesis kept), then the
+/// heaviest candidates in turn until this node has caught up; then a merge
+/// of the mempool of the peer it synced from.
 async fn run_once(
     node: &Arc<Node>,
     client: &Client,
-    peers: &PeerSource,
     ban: &BanSink,
     control: &SyncControl,
-    named: Vec<NodeAddr>,
+    targets: Vec<NodeAddr>,
 ) {
-    let mut targets = peers();
-    for p in named {
-        if !targets.contains(&p) {
-            targets.push(p);
-        }
-    }
     if targets.is_empty() {
         return;
     }
-    let asks: Vec<_> = targets
-        .iter()
-        .map(|p| {
-            let c = client.to(*p).with_timeout(CHECK_TIMEOUT);
-            let p = *p;
-            tokio::spawn(async move { (p, c.blockchain().await) })
-        })
-        .collect();
-    let mut claims: Vec<(NodeAddr, BlockchainInfo)> = Vec::new();
-    for ask in asks {
-        match ask.await {
-            Ok((p, Ok(info))) => claims.push((p, info)),
-            Ok((p, Err(e))) if e.is_misbehaviour() => ban(p, &e.to_string()),
-            _ => {}
+    let mut asks = futures_util::stream::iter(targets.into_iter().map(|p| {
+        let c = client.to(p).with_timeout(CHECK_TIMEOUT);
+        async move { (p, c.blockchain().await) }
+    }))
+    .buffer_unordered(CLAIMS_IN_FLIGHT);
+    let mut claims: Vec<Claim> = Vec::new();
+    while let Some((p, answer)) = asks.next().await {
+        match answer {
+            Ok(info) => claims.push(Claim::of(p, &info)),
+            Err(e) if e.is_misbehaviour() => {
+                ban(p, Misbehaviour::MalformedAnswer, &e.own_summary())
+            }
+            Err(_) => {}
         }
     }
+    drop(asks);
     let genesis = node.params().genesis_hash;
     let ours = node.snapshot().info.total_work;
     let mut synced_from = None;
@@ -216,9 +260,12 @@ async fn run_once(
                     synced_from = Some(candidate.peer);
                 }
             }
-            Err(Stop::Ban(reason)) => {
-                tracing::warn!(peer = %candidate.peer, "sync: banning: {reason}");
-                ban(candidate.peer, &reason);
+            Err(Stop::Ban(reason, note)) => {
+                tracing::warn!(peer = %candidate.peer, %reason, "sync: banning: {note}");
+                ban(candidate.peer, reason, &note);
+            }
+            Err(Stop::NotYet(note)) => {
+                tracing::info!(peer = %candidate.peer, "sync: not yet, by this node's clock: {note}");
             }
             Err(Stop::Silent(reason)) => {
                 tracing::info!(peer = %candidate.peer, "sync: peer left for another: {reason}");
@@ -235,12 +282,13 @@ async fn run_once(
         if let Err(e) = node.sync_finished(Some(peer)) {
             tracing::error!("sync: {e}");
         }
-        merge_mempool(node, &client.to(peer)).await;
+        control.merge(peer);
     }
 }
 
-/// Headers first, then the bodies this node lacks, until the peer has no
-/// more; returns the blocks connected.
+/// Headers first; bodies only once the headers held show more work than
+/// this node's active chain (API.md §8 "Work before bodies"), then until
+/// the peer has no more; returns the blocks connected.
 async fn sync_from(
     node: &Arc<Node>,
     peer: Arc<dyn SyncPeer>,
@@ -252,9 +300,19 @@ async fn sync_from(
     // what the peer sent, never on this node's tip: a block relayed to us
     // meanwhile may be stored before our tip shows it.
     let mut shown = U256::zero();
+    // The peer's headers since the last body fetched, checked and linked,
+    // and the bodies among them this node lacks (chain order).
+    let mut chain: Option<HeaderChain> = None;
+    let mut held: Vec<Hash> = Vec::new();
+    let mut held_count = 0usize;
     loop {
-        let locator = blocking(node, |n| n.locator()).await?;
+        let mut locator = blocking(node, |n| n.locator()).await?;
         let our_tip = locator.first().copied();
+        if let Some(c) = &chain {
+            // Go on after the last header held (its body may not be here).
+            locator.insert(0, c.tip());
+            locator.truncate(super::sync::MAX_LOCATOR);
+        }
         let headers =
             match tokio::time::timeout(timeout, peer.headers(locator, HEADERS_PER_ASK)).await {
                 Ok(answer) => answer.map_err(classify)?,
@@ -266,15 +324,16 @@ async fn sync_from(
                 }
             };
         if headers.len() > HEADERS_PER_ASK {
-            return Err(Stop::Ban(format!(
-                "{} headers for a limit of {HEADERS_PER_ASK}",
-                headers.len()
-            )));
+            return Err(Stop::Ban(
+                Misbehaviour::Unrequested,
+                format!("{} headers for a limit of {HEADERS_PER_ASK}", headers.len()),
+            ));
         }
         let Some(first) = headers.first() else {
             // Nothing after our locator: the peer's tip is on our chain, at
             // most our tip.
-            if let Some(tip) = our_tip
+            if chain.is_none()
+                && let Some(tip) = our_tip
                 && let Some(ours) = blocking(node, move |n| n.branch_context(&tip)).await?
             {
                 shown = shown.max(ours.work);
@@ -282,16 +341,33 @@ async fn sync_from(
             break;
         };
         let start = first.prev_hash;
-        let Some(context) = blocking(node, move |n| n.branch_context(&start)).await? else {
-            return Err(Stop::Ban(format!(
-                "headers start after {start}, a block this node does not store"
-            )));
+        if chain.as_ref().is_none_or(|c| c.tip() != start) {
+            // A fresh start (or the peer moved to another branch): from a
+            // block this node stores.
+            let Some(context) = blocking(node, move |n| n.branch_context(&start)).await? else {
+                return Err(Stop::Ban(
+                    Misbehaviour::InvalidHeaders,
+                    format!("headers start after {start}, a block this node does not store"),
+                ));
+            };
+            chain = Some(HeaderChain::after(
+                node.params(),
+                start,
+                context.target,
+                context.tail,
+            ));
+            shown = context.work;
+            held.clear();
+            held_count = 0;
+        }
+        let Some(c) = chain.as_mut() else {
+            break;
         };
+        c.extend(&headers, node.now())?;
         shown = headers
             .iter()
-            .fold(context.work, |work, h| work + block_work(&h.target));
-        let mut chain = HeaderChain::after(node.params(), start, context.target, context.tail);
-        chain.extend(&headers, node.now())?;
+            .fold(shown, |work, h| work + block_work(&h.target));
+        held_count += headers.len();
         let hashes: Vec<Hash> = headers.iter().map(|h| h.hash).collect();
         let missing = blocking(node, move |n| {
             let mut missing = Vec::new();
@@ -305,17 +381,40 @@ async fn sync_from(
             Ok(Ok(missing))
         })
         .await?
-        .map_err(|h| Stop::Ban(format!("its chain holds block {h}, known invalid")))?;
-        download(node, &peer, missing, &mut progress, timeout).await?;
+        .map_err(|h| {
+            Stop::Ban(
+                Misbehaviour::KnownInvalid,
+                format!("its chain holds block {h}, known invalid"),
+            )
+        })?;
+        held.extend(missing);
+        if shown > node.snapshot().info.total_work {
+            download(
+                node,
+                &peer,
+                std::mem::take(&mut held),
+                &mut progress,
+                timeout,
+            )
+            .await?;
+            held_count = 0;
+        } else if held_count >= MAX_HEADERS_HELD {
+            return Err(Stop::Silent(format!(
+                "{held_count} headers held without more work than this node's chain"
+            )));
+        }
         if headers.len() < HEADERS_PER_ASK {
             break;
         }
     }
     if shown < candidate.work {
-        return Err(Stop::Ban(format!(
-            "it claimed work {} and its headers showed a chain of {shown}",
-            candidate.work
-        )));
+        return Err(Stop::Ban(
+            Misbehaviour::WorkNotShown,
+            format!(
+                "it claimed work {} and its headers showed a chain of {shown}",
+                candidate.work
+            ),
+        ));
     }
     Ok(progress.connected)
 }
@@ -366,7 +465,8 @@ async fn download(
 }
 
 /// Connects blocks through the normal intake, in order. A block breaking a
-/// rule bans the peer; `already_known` and side branches are normal.
+/// rule bans the peer; `already_known` and side branches are normal, and a
+/// block from this node's future is "not yet" (API.md §8 "Clocks").
 fn connect_in_order(node: &Node, blocks: Vec<Block>) -> Result<(), Stop> {
     for block in blocks {
         match node.submit_block_from(&block, Origin::Sync) {
@@ -379,63 +479,109 @@ fn connect_in_order(node: &Node, blocks: Vec<Block>) -> Result<(), Stop> {
                     block.hash
                 )));
             }
-            Err(e) => {
-                return Err(Stop::Ban(format!(
-                    "block {} at height {}: {}: {e}",
-                    block.hash,
-                    block.height,
-                    e.code()
+            Err(e) if e.code() == "timestamp_in_future" => {
+                return Err(Stop::NotYet(format!(
+                    "block {} at height {}: timestamp_in_future",
+                    block.hash, block.height
                 )));
+            }
+            Err(e) => {
+                return Err(Stop::Ban(
+                    Misbehaviour::InvalidBlock,
+                    format!(
+                        "block {} at height {}: {}",
+                        block.hash,
+                        block.height,
+                        e.code()
+                    ),
+                ));
             }
         }
     }
     Ok(())
 }
 
-/// After a run: the peer's mempool transactions this node lacks, each
-/// admitted as if posted (at most [`MEMPOOL_MERGE_LIMIT`]; nothing of this
-/// node's pool is removed; a refusal is never held against the peer).
+/// The mempool merges (API.md §8 "The mempool merge" and "Delivery"): a
+/// task of its own, never inside a sync run. It merges the mempool of a
+/// peer a run synced from, and every `interval` that of one random known
+/// peer, so a transaction whose relay was lost still arrives.
+pub async fn run_merges(
+    node: Arc<Node>,
+    client: Client,
+    peers: PeerSource,
+    mut requests: mpsc::Receiver<NodeAddr>,
+    interval: Duration,
+) {
+    let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(100)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is now: the start's sync merges
+    loop {
+        let peer = tokio::select! {
+            request = requests.recv() => match request {
+                Some(peer) => Some(peer),
+                None => return,
+            },
+            _ = ticks.tick() => {
+                use rand::seq::IndexedRandom;
+                peers().choose(&mut rand::rng()).copied()
+            }
+        };
+        if let Some(peer) = peer {
+            merge_mempool(&node, &client.to(peer)).await;
+        }
+    }
+}
+
+/// The peer's mempool transactions this node lacks, each admitted as if
+/// posted, within the bounds of [`Merge`]; nothing of this node's pool is
+/// removed, and a refusal is never held against the peer.
 async fn merge_mempool(node: &Arc<Node>, client: &Client) {
-    let list = match client.mempool().await {
+    let list = match client
+        .clone()
+        .with_timeout(MERGE_FETCH_TIMEOUT)
+        .mempool()
+        .await
+    {
         Ok(list) => list,
         Err(e) => {
-            tracing::debug!("sync: mempool of {}: {e}", client.base());
+            tracing::debug!("merge: mempool of {}: {e}", client.base());
             return;
         }
     };
-    let wanted: Vec<Hash> = list
+    let missing: Vec<Hash> = list
         .transaction_headers
         .iter()
         .map(|h| h.hash)
         .filter(|h| node.mempool_transaction(h).is_none())
-        .take(MEMPOOL_MERGE_LIMIT)
         .collect();
+    drop(list);
+    let mut merge = Merge::new(missing, node.mempool_room(), Instant::now());
     let mut admitted = 0usize;
-    // A few at a time, admitted in the peer's arrival order (parents first).
-    for chunk in wanted.chunks(8) {
-        let fetches: Vec<_> = chunk
-            .iter()
-            .map(|h| {
-                let c = client.clone();
-                let h = *h;
-                tokio::spawn(async move { c.mempool_transaction(&h).await })
-            })
-            .collect();
-        for fetch in fetches {
-            let Ok(Ok(Some(tx))) = fetch.await else {
-                continue;
-            };
-            let n = node.clone();
-            if let Ok(Ok(_)) =
-                tokio::task::spawn_blocking(move || n.submit_transaction_from(tx, Origin::Sync))
-                    .await
-            {
-                admitted += 1;
-            }
+    // In the peer's arrival order (parents first).
+    let end = loop {
+        let now = Instant::now();
+        let hash = match merge.next(now) {
+            Ok(hash) => hash,
+            Err(end) => break end,
+        };
+        let fetch = client
+            .clone()
+            .with_timeout(merge.fetch_timeout(now))
+            .mempool_transaction(&hash)
+            .await;
+        merge.fetched(!matches!(&fetch, Err(e) if e.is_silence()));
+        let Ok(Some(tx)) = fetch else {
+            continue;
+        };
+        let n = node.clone();
+        if let Ok(Ok(_)) =
+            tokio::task::spawn_blocking(move || n.submit_transaction_from(tx, Origin::Sync)).await
+        {
+            admitted += 1;
         }
-    }
-    if admitted > 0 {
-        tracing::info!(admitted, from = client.base(), "sync: mempool merged");
+    };
+    if admitted > 0 || end != MergeEnd::Done {
+        tracing::info!(admitted, from = client.base(), ?end, "mempool merged");
     }
 }
 
@@ -531,6 +677,8 @@ mod tests {
     struct MemoryPeer {
         chain: Vec<Block>,
         behaviour: Behaviour,
+        /// Bodies asked of it so far.
+        bodies_asked: Arc<std::sync::atomic::AtomicUsize>,
     }
 
     impl SyncPeer for MemoryPeer {
@@ -548,6 +696,8 @@ mod tests {
         }
 
         fn blocks(&self, hashes: Vec<Hash>) -> PeerFuture<Vec<Block>> {
+            self.bodies_asked
+                .fetch_add(hashes.len(), std::sync::atomic::Ordering::Relaxed);
             let blocks: Vec<Block> = hashes
                 .iter()
                 .filter_map(|h| self.chain.iter().find(|b| b.hash == *h).cloned())
@@ -583,7 +733,7 @@ mod tests {
     /// `chain` extended by `n` blocks of `creator`.
     fn extend(chain: &[Block], n: u64, creator: u8) -> Vec<Block> {
         let mut out = chain.to_vec();
-        let base = crate::node::unix_now() - 10_000;
+        let base = crate::node::unix_now() - 50_000;
         for _ in 0..n {
             let parent = out.last().expect("genesis").clone();
             let b = block_on(
@@ -616,10 +766,107 @@ mod tests {
     }
 
     fn peer(chain: &[Block], behaviour: Behaviour) -> Arc<dyn SyncPeer> {
-        Arc::new(MemoryPeer {
+        counted_peer(chain, behaviour).0
+    }
+
+    /// A peer, and the count of bodies asked of it.
+    fn counted_peer(
+        chain: &[Block],
+        behaviour: Behaviour,
+    ) -> (Arc<dyn SyncPeer>, Arc<std::sync::atomic::AtomicUsize>) {
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let peer = Arc::new(MemoryPeer {
             chain: chain.to_vec(),
             behaviour,
+            bodies_asked: asked.clone(),
+        });
+        (peer, asked)
+    }
+
+    #[tokio::test]
+    async fn a_lighter_branch_fetches_no_body_whatever_work_its_peer_claims() {
+        let (_dir, node) = node();
+        let prefix = extend(&genesis(), 5, 1);
+        let ours = extend(&prefix, 20, 2);
+        for b in &ours[1..] {
+            node.submit_block(b).expect("our chain");
+        }
+        let db = node_database_bytes(&_dir);
+        // The peer's branch forks at 5 and is 10 blocks long: lighter.
+        let theirs = extend(&prefix, 10, 3);
+        let (peer, asked) = counted_peer(&theirs, Behaviour::Honest);
+        let result = sync_from(&node, peer, &candidate(U256::MAX), TIMEOUT).await;
+        assert!(
+            matches!(&result, Err(Stop::Ban(Misbehaviour::WorkNotShown, _))),
+            "{result:?}"
+        );
+        assert_eq!(
+            asked.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "no body fetched before the headers showed more work"
+        );
+        assert_eq!(node.snapshot().info.best_hash, ours[25].hash);
+        assert_eq!(node_database_bytes(&_dir), db, "nothing stored");
+    }
+
+    #[tokio::test]
+    async fn bodies_come_once_the_headers_show_more_work_across_several_asks() {
+        let (_dir, node) = node();
+        // Our chain of 2,100 blocks; the peer's forks at 5 and is heavier
+        // only after its 2,100th block: two header asks before any body.
+        let prefix = extend(&genesis(), 5, 1);
+        let ours = extend(&prefix, 2_095, 2);
+        let bodies: Vec<Block> = ours[1..].to_vec();
+        let n = node.clone();
+        tokio::task::spawn_blocking(move || {
+            for b in &bodies {
+                n.submit_block(b).expect("our chain");
+            }
         })
+        .await
+        .expect("connected");
+        let theirs = extend(&prefix, 2_100, 3);
+        let (peer, asked) = counted_peer(&theirs, Behaviour::Honest);
+        sync_from(
+            &node,
+            peer,
+            &candidate(U256::zero()),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("synced");
+        assert_eq!(node.snapshot().info.best_hash, theirs[2_105].hash);
+        assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 2_100);
+    }
+
+    #[tokio::test]
+    async fn a_block_from_this_nodes_future_is_not_yet_and_no_ban() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        // This node's clock runs 3 hours behind the chain's.
+        let node = Node::open(dir.path(), ChainParams::regtest(), MempoolLimits::default())
+            .expect("node opens")
+            .with_clock(|| crate::node::unix_now() - 3 * 3600);
+        let node = Arc::new(node);
+        let chain = extend(&genesis(), 5, 1);
+        let mut late = chain.clone();
+        let last = late.last().expect("tip").clone();
+        late.push(block_on(&last, 1, crate::node::unix_now()));
+        let result = sync_from(
+            &node,
+            peer(&late, Behaviour::Honest),
+            &candidate(U256::zero()),
+            TIMEOUT,
+        )
+        .await;
+        assert!(matches!(&result, Err(Stop::NotYet(_))), "{result:?}");
+    }
+
+    fn node_database_bytes(dir: &tempfile::TempDir) -> u64 {
+        std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     #[tokio::test]
@@ -695,7 +942,7 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(&result, Err(Stop::Ban(reason)) if reason.contains("height 5")),
+            matches!(&result, Err(Stop::Ban(Misbehaviour::InvalidBlock, note)) if note.contains("height 5")),
             "{result:?}"
         );
         assert_eq!(node.snapshot().info.height, 4);
@@ -713,7 +960,7 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(&result, Err(Stop::Ban(reason)) if reason.contains("claimed")),
+            matches!(&result, Err(Stop::Ban(Misbehaviour::WorkNotShown, note)) if note.contains("claimed")),
             "{result:?}"
         );
         assert_eq!(node.snapshot().info.height, 5, "what it did deliver stays");
