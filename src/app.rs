@@ -82,6 +82,8 @@ pub struct NodeConfig {
     pub port: Option<u16>,
     pub params: ChainParams,
     pub mempool: MempoolLimits,
+    /// `--max-side-bytes` (API.md §8 "Work before bodies").
+    pub max_side_bytes: u64,
     /// HTTP worker threads.
     pub workers: usize,
     pub mining: Option<MiningConfig>,
@@ -99,6 +101,7 @@ impl NodeConfig {
             port: Some(0),
             params: ChainParams::regtest(),
             mempool: MempoolLimits::default(),
+            max_side_bytes: crate::node::DEFAULT_MAX_SIDE_BYTES,
             workers: 2,
             mining: None,
             network: NetworkConfig {
@@ -135,7 +138,8 @@ impl App {
     pub fn build(config: NodeConfig) -> anyhow::Result<App> {
         let dir = DataDir::lock(&config.dir)?;
         let node = Node::open(dir.path(), config.params.clone(), config.mempool)
-            .with_context(|| format!("opening the chain in {}", dir.path().display()))?;
+            .with_context(|| format!("opening the chain in {}", dir.path().display()))?
+            .with_max_side_bytes(config.max_side_bytes);
         let (kept, dropped) = node.load_mempool().context("loading the mempool")?;
         let node = Arc::new(node);
         let listener = dir.bind(config.ip, config.port)?;

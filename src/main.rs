@@ -51,6 +51,10 @@ struct Args {
     /// Most bytes (transaction size) the mempool holds.
     #[arg(long = "mempool-max-size", default_value_t = cinder::mempool::DEFAULT_MAX_SIZE)]
     mempool_max_size: usize,
+    /// Most bytes of stored blocks on side branches lighter than the
+    /// active chain; past it the lightest are deleted first.
+    #[arg(long = "max-side-bytes", default_value_t = cinder::node::DEFAULT_MAX_SIDE_BYTES)]
+    max_side_bytes: u64,
     /// HTTP worker threads (default: one per core).
     #[arg(long = "workers")]
     workers: Option<usize>,
@@ -130,6 +134,7 @@ fn run() -> anyhow::Result<()> {
             max_count: args.mempool_max_count,
             max_size: args.mempool_max_size,
         },
+        max_side_bytes: args.max_side_bytes,
         workers,
         mining,
         network: NetworkConfig {
@@ -146,6 +151,7 @@ fn run() -> anyhow::Result<()> {
     let system = actix_web::rt::System::new();
     let app = system.block_on(async {
         let app = App::build(config)?;
+        cinder::api::connections::raise_and_log_open_file_limit();
         // Listen for Ctrl-C / SIGTERM before announcing the port, so that a
         // supervisor stopping the node at once still gets a clean stop.
         cinder::api::stop_on_signals(app.handle())?;

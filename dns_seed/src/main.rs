@@ -72,6 +72,7 @@ fn run() -> anyhow::Result<()> {
         ),
         e => e.into(),
     })?;
+    cinder::api::connections::raise_and_log_open_file_limit();
     let store = JsonFileStore::new(dir.path().join(NODES_FILE));
     let saved = store.load().unwrap_or_else(|e| {
         tracing::warn!("{e}; starting with an empty list");

@@ -4,7 +4,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::params::{
-    BlockId, ItemId, parse_block_id, parse_hash, parse_item_id, query_map, query_u64, read_body,
+    BLOCK_BODY_DEADLINE, BlockId, ItemId, parse_block_id, parse_hash, parse_item_id, query_map,
+    query_u64, read_body,
 };
 use super::{ApiError, AppState, json_response};
 use crate::state;
@@ -234,8 +235,10 @@ pub async fn headers(
         None => Vec::new(),
     };
     let node = state.node.clone();
+    // One read transaction (API.md §8 "Connections"): the locator's match
+    // and the headers after it come from the same chain.
     let items = web::block(move || {
-        node.reads().with(|conn| {
+        node.reads().with_snapshot(|conn| {
             let mut start = 0;
             for h in &locator {
                 if let Some(height) = state::active_height(conn, h)? {
@@ -256,7 +259,7 @@ pub async fn post_block(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, BLOCK_BODY_LIMIT).await?;
+    let body = read_body(&req, payload, BLOCK_BODY_LIMIT, BLOCK_BODY_DEADLINE).await?;
     let block: Block = super::parse_json(&body)?;
     let node = state.node.clone();
     let block = std::sync::Arc::new(block);

@@ -8,6 +8,7 @@ mod addresses;
 mod blocks;
 #[cfg(feature = "node")]
 mod chain;
+pub mod connections;
 mod error;
 #[cfg(feature = "node")]
 mod mining;
@@ -27,6 +28,9 @@ use actix_web::http::uri::PathAndQuery;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 pub use error::ApiError;
+
+use connections::{ConnectionCounter, ConnectionSlot, MAX_CONNECTIONS_PER_IP};
+use futures_util::future::Either;
 
 #[cfg(feature = "node")]
 use crate::node::{Node, Origin};
@@ -120,6 +124,37 @@ pub fn normalize_path(req: &mut ServiceRequest) {
     req.head_mut().uri = uri;
 }
 
+/// Counts each connection against its IP's share (API.md §8
+/// "Connections"); the slot lives as long as the connection.
+fn count_connections(
+    counter: Arc<ConnectionCounter>,
+) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) + Send + Sync + 'static {
+    move |conn, data| {
+        if let Some(stream) = conn.downcast_ref::<actix_web::rt::net::TcpStream>()
+            && let Ok(peer) = stream.peer_addr()
+        {
+            data.insert(counter.open(peer.ip()));
+        }
+    }
+}
+
+/// A `503` that closes the connection, for a request on a connection
+/// beyond its IP's share.
+fn over_connection_share(req: &ServiceRequest) -> Option<HttpResponse> {
+    let over = req
+        .conn_data::<ConnectionSlot>()
+        .is_some_and(|slot| slot.over);
+    over.then(|| {
+        let mut answer = actix_web::ResponseError::error_response(&ApiError::unavailable(format!(
+            "at most {MAX_CONNECTIONS_PER_IP} connections at once from one IP"
+        )));
+        answer
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        answer
+    })
+}
+
 /// Any path or method no route takes: a JSON 404.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found("no such endpoint"))
@@ -210,13 +245,20 @@ pub fn serve_node(
         App::new()
             .app_data(state.clone())
             .app_data(peers_data.clone())
-            .wrap_fn(|mut req, service| {
-                normalize_path(&mut req);
-                service.call(req)
+            .wrap_fn(|mut req, service| match over_connection_share(&req) {
+                Some(answer) => Either::Left(std::future::ready(Ok(req.into_response(answer)))),
+                None => {
+                    normalize_path(&mut req);
+                    Either::Right(service.call(req))
+                }
             })
             .configure(configure)
             .default_service(web::to(not_found))
     })
+    .on_connect(count_connections(ConnectionCounter::new(
+        MAX_CONNECTIONS_PER_IP,
+        false,
+    )))
     .workers(workers.max(1))
     .disable_signals()
     .listen(listener)?
@@ -234,13 +276,20 @@ pub fn serve_nodes(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(peers.clone())
-            .wrap_fn(|mut req, service| {
-                normalize_path(&mut req);
-                service.call(req)
+            .wrap_fn(|mut req, service| match over_connection_share(&req) {
+                Some(answer) => Either::Left(std::future::ready(Ok(req.into_response(answer)))),
+                None => {
+                    normalize_path(&mut req);
+                    Either::Right(service.call(req))
+                }
             })
             .configure(nodes::configure)
             .default_service(web::to(not_found))
     })
+    .on_connect(count_connections(ConnectionCounter::new(
+        MAX_CONNECTIONS_PER_IP,
+        false,
+    )))
     .workers(workers.max(1))
     .disable_signals()
     .listen(listener)?

@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::ApiError;
-use super::params::{parse_u64, read_body};
+use super::params::{BODY_DEADLINE, parse_u64, read_body};
 use crate::p2p::{Admission, AnnounceError, Peers};
 use crate::wire::NodeAddr;
 
@@ -45,7 +45,7 @@ fn parse_node(body: &[u8]) -> Result<Option<NodeAddr>, ApiError> {
 }
 
 async fn required_node(req: &HttpRequest, payload: web::Payload) -> Result<NodeAddr, ApiError> {
-    let body = read_body(req, payload, NODE_BODY_LIMIT).await?;
+    let body = read_body(req, payload, NODE_BODY_LIMIT, BODY_DEADLINE).await?;
     parse_node(&body)?.ok_or_else(|| {
         ApiError::bad_request(
             r#"a node body {"ip_address": "<IP>", "port": <1-65535>} is required"#,
@@ -103,7 +103,7 @@ pub async fn announce(
     payload: web::Payload,
     peers: web::Data<Peers>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, NODE_BODY_LIMIT).await?;
+    let body = read_body(&req, payload, NODE_BODY_LIMIT, BODY_DEADLINE).await?;
     if let Some(node) = parse_node(&body)? {
         take(&peers, node, "POST /", &req).await?;
     }

@@ -113,7 +113,31 @@ pub fn query_u64(
 }
 
 /// Reads a request body of at most `limit` bytes (413 `too_large` beyond).
+/// The time a body has to arrive, from the end of the request's head
+/// (API.md, top): 10 s, 30 s for a block.
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+/// The time a block's body (`POST /blocks/`, up to 8 MiB) has to arrive.
+pub const BLOCK_BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads a request body of at most `limit` bytes within `deadline`; past
+/// the deadline the answer is `400` and the connection is closed (the
+/// body is left unread), so a slow sender holds no connection for long.
 pub async fn read_body(
+    req: &HttpRequest,
+    payload: actix_web::web::Payload,
+    limit: usize,
+    deadline: std::time::Duration,
+) -> Result<actix_web::web::Bytes, ApiError> {
+    match tokio::time::timeout(deadline, read_body_unbounded(req, payload, limit)).await {
+        Ok(body) => body,
+        Err(_) => Err(ApiError::bad_request(format!(
+            "the body did not arrive within {} s",
+            deadline.as_secs()
+        ))),
+    }
+}
+
+async fn read_body_unbounded(
     req: &HttpRequest,
     mut payload: actix_web::web::Payload,
     limit: usize,

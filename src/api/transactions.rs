@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::params::{ItemId, parse_hash, parse_item_id, read_body};
+use super::params::{BODY_DEADLINE, ItemId, parse_hash, parse_item_id, read_body};
 use super::{ApiError, AppState};
 use crate::state::{self, StoreError};
 use crate::types::Transaction;
@@ -78,7 +78,7 @@ pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, TRANSACTION_BODY_LIMIT).await?;
+    let body = read_body(&req, payload, TRANSACTION_BODY_LIMIT, BODY_DEADLINE).await?;
     let tx: Transaction = super::parse_json(&body)?;
     let origin = super::origin_of(&req);
     let node = state.node.clone();

@@ -179,6 +179,21 @@ impl Node {
             let work = store.store_side_block(block)?;
             if work <= tip.total_work {
                 tracing::debug!(hash = %block.hash, height = block.height, "side-chain block stored");
+                // Posted lighter branches take a bounded share of the disk
+                // (API.md §8 "Work before bodies"); a sync's blocks are
+                // left alone while it brings a branch that shows more work.
+                if origin != Origin::Sync {
+                    let (deleted, bytes) =
+                        store.prune_side_blocks(self.max_side_bytes, tip.total_work)?;
+                    if deleted > 0 {
+                        tracing::info!(
+                            deleted,
+                            kept_bytes = bytes,
+                            max = self.max_side_bytes,
+                            "lighter side-branch blocks deleted"
+                        );
+                    }
+                }
                 return Ok(Accepted::SideChain);
             }
             if self.fault == Some(FaultPoint::BeforeReorg) {
@@ -403,5 +418,101 @@ impl Node {
             }
         }
         (returned, admitted, dropped)
+    }
+}
+
+#[cfg(test)]
+mod side_bytes_tests {
+    //! `--max-side-bytes` (API.md §8 "Work before bodies"): posted side
+    //! branches lighter than the active chain take a bounded share of the
+    //! disk, the lightest going first.
+
+    use super::*;
+    use crate::consensus::ChainParams;
+    use crate::node::{KnownBlock, MempoolLimits};
+    use crate::types::Address;
+
+    fn block_on(parent: &Block, creator: u8) -> Block {
+        let params = ChainParams::regtest();
+        let height = parent.height + 1;
+        let mut b = Block::assemble(
+            parent.hash,
+            height,
+            parent.timestamp + 10 + u64::from(creator),
+            params.pow_limit,
+            Address([creator; 20]),
+            params.subsidy(height),
+            Vec::new(),
+        )
+        .expect("no overflow");
+        assert!(b.solve(10_000_000));
+        b
+    }
+
+    fn branch(from: &Block, n: usize, creator: u8) -> Vec<Block> {
+        let mut out: Vec<Block> = Vec::new();
+        for _ in 0..n {
+            let parent = out.last().unwrap_or(from).clone();
+            out.push(block_on(&parent, creator));
+        }
+        out
+    }
+
+    fn stored(node: &Node, b: &Block) -> bool {
+        node.block_status(&b.hash).expect("readable") == KnownBlock::Stored
+    }
+
+    #[test]
+    fn lighter_side_branches_keep_within_the_bound_lightest_first() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let params = ChainParams::regtest();
+        let active = branch(&params.genesis(), 10, 1);
+        // Every empty block of these branches has about the same size:
+        // the bound holds four of them.
+        let size = serde_json::to_string(&active[0]).expect("JSON").len() as u64;
+        let node = Node::open(dir.path(), params, MempoolLimits::default())
+            .expect("node opens")
+            .with_max_side_bytes(4 * size + size / 2);
+        for b in &active {
+            node.submit_block_from(b, Origin::Api)
+                .expect("active chain");
+        }
+        // X forks at 5 (work 8 at its tip), Y at 2 (work 5): both lighter.
+        let x = branch(&active[4], 3, 2);
+        let y = branch(&active[1], 3, 3);
+        for b in &x {
+            assert!(matches!(
+                node.submit_block_from(b, Origin::Api),
+                Ok(Accepted::SideChain)
+            ));
+        }
+        node.submit_block_from(&y[0], Origin::Api)
+            .expect("Y1 stored");
+        assert!(x.iter().all(|b| stored(&node, b)) && stored(&node, &y[0]));
+        // The fifth lighter block is over the bound: the lightest leaf
+        // (Y2 itself, the tip of the lightest branch) goes.
+        node.submit_block_from(&y[1], Origin::Api)
+            .expect("answered as usual");
+        assert!(!stored(&node, &y[1]), "the lightest leaf went first");
+        assert!(
+            x.iter().all(|b| stored(&node, b)),
+            "the heavier branch stays"
+        );
+        assert!(stored(&node, &y[0]));
+        // Thirty more light blocks on yet another branch: the bound holds,
+        // and the active chain is untouched.
+        let z = branch(&active[0], 30, 4);
+        for b in &z {
+            let _ = node.submit_block_from(b, Origin::Api);
+        }
+        let mut store = node.store();
+        let tip_work = store.tip().expect("tip").total_work;
+        let (_, bytes) = store
+            .prune_side_blocks(u64::MAX, tip_work)
+            .expect("measured");
+        drop(store);
+        assert!(bytes <= 4 * size + size / 2, "{bytes} bytes of side blocks");
+        assert!(active.iter().all(|b| stored(&node, b)));
+        assert_eq!(node.snapshot().info.best_hash, active[9].hash);
     }
 }

@@ -118,6 +118,22 @@ impl ReadPool {
         }
         result
     }
+
+    /// Runs `f` inside one read transaction: every statement of `f` sees
+    /// the same state of the chain, whatever a writer commits meanwhile
+    /// (a reorganisation cannot cut the answer in two).
+    pub fn with_snapshot<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.with(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let result = f(&tx);
+            // Read only: ending it is a rollback, nothing to keep.
+            drop(tx);
+            result
+        })
+    }
 }
 
 /// A running node's state: chain, mempool, reads, snapshot and events.
@@ -130,6 +146,8 @@ pub struct Node {
     mempool_len: AtomicUsize,
     /// Most transactions the mempool holds (`--mempool-max-count`).
     mempool_max_count: usize,
+    /// Most bytes of lighter side-branch blocks kept (`--max-side-bytes`).
+    max_side_bytes: u64,
     /// The mempool's table, written behind the pool with group commit.
     journal: PoolJournal,
     reads: ReadPool,
@@ -138,6 +156,9 @@ pub struct Node {
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
     fault: Option<blocks::FaultPoint>,
 }
+
+/// Default `--max-side-bytes`: 64 MiB of lighter side-branch blocks.
+pub const DEFAULT_MAX_SIDE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
@@ -167,6 +188,7 @@ impl Node {
             mempool: Mutex::new(Mempool::new(limits.max_count, limits.max_size)),
             mempool_len: AtomicUsize::new(0),
             mempool_max_count: limits.max_count,
+            max_side_bytes: DEFAULT_MAX_SIDE_BYTES,
             journal: PoolJournal::open(&path)?,
             reads: ReadPool::new(path),
             snapshot: RwLock::new(Arc::new(snapshot)),
@@ -176,6 +198,12 @@ impl Node {
         };
         node.settle_on_heaviest()?;
         Ok(node)
+    }
+
+    /// Sets `--max-side-bytes` (API.md §8 "Work before bodies").
+    pub fn with_max_side_bytes(mut self, max: u64) -> Node {
+        self.max_side_bytes = max;
+        self
     }
 
     /// Replaces the clock (tests of `timestamp_in_future`).

@@ -148,6 +148,87 @@ impl ChainStore {
         Ok(work)
     }
 
+    /// Keeps the side-branch blocks lighter than `tip_work` (stored, never
+    /// connected) within `max_bytes` of stored bodies (API.md §8 "Work
+    /// before bodies", `--max-side-bytes`): past it, the lightest leaves
+    /// are deleted first, until the rest fits (a deleted block can be
+    /// fetched again if its branch grows). Returns the blocks deleted and
+    /// the bytes the lighter side blocks take after.
+    pub fn prune_side_blocks(
+        &mut self,
+        max_bytes: u64,
+        tip_work: U256,
+    ) -> Result<(u64, u64), StoreError> {
+        let tx = self.conn.transaction()?;
+        // (work, hash) -> (prev, bytes) of every lighter side block.
+        let mut side: BTreeMap<([u8; 32], [u8; 32]), ([u8; 32], u64)> = BTreeMap::new();
+        let mut total = 0u64;
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT hash, prev_hash, length(json), cumulative_work FROM blocks
+                 WHERE status = 0 AND cumulative_work < ?1",
+            )?;
+            let rows = stmt.query_map(params![&work_bytes(tip_work)[..]], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (hash, prev, bytes, work) = row?;
+                let (Ok(hash), Ok(prev), Ok(work)) = (
+                    <[u8; 32]>::try_from(hash.as_slice()),
+                    <[u8; 32]>::try_from(prev.as_slice()),
+                    <[u8; 32]>::try_from(work.as_slice()),
+                ) else {
+                    return Err(StoreError::Corrupt("a block row of the wrong size".into()));
+                };
+                let bytes = u64::try_from(bytes).unwrap_or(0);
+                total += bytes;
+                side.insert((work, hash), (prev, bytes));
+            }
+        }
+        if total <= max_bytes {
+            return Ok((0, total));
+        }
+        // Children counted among all stored blocks: only leaves go, so no
+        // stored block is left without its parent.
+        let mut children: HashMap<[u8; 32], usize> = HashMap::new();
+        {
+            let mut stmt = tx.prepare_cached("SELECT COUNT(*) FROM blocks WHERE prev_hash = ?1")?;
+            for (_, hash) in side.keys() {
+                let n: i64 = stmt.query_row(params![&hash[..]], |r| r.get(0))?;
+                children.insert(*hash, usize::try_from(n).unwrap_or(0));
+            }
+        }
+        let mut deleted = 0u64;
+        let mut delete = tx.prepare_cached("DELETE FROM blocks WHERE hash = ?1")?;
+        while total > max_bytes {
+            // The lightest leaf.
+            let Some(key) = side
+                .iter()
+                .find(|((_, hash), _)| children.get(hash).copied().unwrap_or(0) == 0)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            let Some((prev, bytes)) = side.remove(&key) else {
+                break;
+            };
+            delete.execute(params![&key.1[..]])?;
+            total = total.saturating_sub(bytes);
+            deleted += 1;
+            if let Some(n) = children.get_mut(&prev) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        drop(delete);
+        tx.commit()?;
+        Ok((deleted, total))
+    }
+
     /// Moves the active chain to the branch ending at `new_tip`, in one
     /// SQLite transaction: disconnects back to the fork point, then connects
     /// the branch's blocks with step 14 (signatures on all cores). Returns

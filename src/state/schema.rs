@@ -24,6 +24,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "blocks_by_rowid",
         include_str!("../../migrations/0005_blocks_by_rowid.sql"),
     ),
+    (
+        6,
+        "side_blocks",
+        include_str!("../../migrations/0006_side_blocks.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

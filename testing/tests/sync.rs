@@ -317,10 +317,23 @@ fn an_unknown_parent_from_a_named_node_starts_a_sync_from_it() {
         "--sync-interval",
         "300",
     ];
-    let a = node_with_chain(&blocks, &quiet);
-    let b = NodeProcess::start(&quiet);
-    // Let B's start-up sync run pass (it knows nobody yet).
-    std::thread::sleep(Duration::from_secs(2));
+    // Both start on the same chain but its last two blocks.
+    let start = &blocks[..blocks.len() - 2];
+    let a = node_with_chain(start, &quiet);
+    let b = node_with_chain(start, &quiet);
+    // B knows A (API.md §8 "Named syncs": only a known peer is synced
+    // from); A does not know B, so nothing is relayed to B.
+    let (status, body) = testing::post(
+        &b.url,
+        "/",
+        &format!(r#"{{"ip_address":"127.0.0.1","port":{}}}"#, a.port()),
+    );
+    assert_eq!(status, 200, "{body}");
+    // Let B's look at its new peer pass (equal chains: nothing to sync).
+    std::thread::sleep(Duration::from_secs(3));
+    for block in &blocks[blocks.len() - 2..] {
+        testing::post_block(&a.url, block);
+    }
     let tip = blocks.last().expect("a tip");
     let response = reqwest::blocking::Client::new()
         .post(format!("{}/blocks/", b.url))
@@ -333,6 +346,7 @@ fn an_unknown_parent_from_a_named_node_starts_a_sync_from_it() {
     let body: Value = response.json().expect("an error body");
     assert_eq!(body["error"], "unknown_parent");
     let target = tip.hash.to_string();
+    // Well before B's next periodic run (300 s).
     wait_for(
         "B synced from the node that relayed",
         Duration::from_secs(30),
