@@ -87,7 +87,7 @@ impl Drop for ConnectionSlot {
 /// Raises the soft open-file limit to the hard limit; returns both as they
 /// are after (API.md §8 "Connections": logged at start).
 #[cfg(unix)]
-pub fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
+pub fn raise_open_file_limit() -> std::io::Result<(libc::rlim_t, libc::rlim_t)> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -107,7 +107,7 @@ pub fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
             }
         }
     }
-    Ok((limit.rlim_cur as u64, limit.rlim_max as u64))
+    Ok((limit.rlim_cur, limit.rlim_max))
 }
 
 #[cfg(not(unix))]

@@ -161,7 +161,8 @@ impl ChainStore {
     ) -> Result<(u64, u64), StoreError> {
         let tx = self.conn.transaction()?;
         // (work, hash) -> (prev, bytes) of every lighter side block.
-        let mut side: BTreeMap<([u8; 32], [u8; 32]), ([u8; 32], u64)> = BTreeMap::new();
+        type Key = ([u8; 32], [u8; 32]);
+        let mut side: BTreeMap<Key, ([u8; 32], u64)> = BTreeMap::new();
         let mut total = 0u64;
         {
             let mut stmt = tx.prepare_cached(
