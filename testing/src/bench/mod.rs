@@ -7,8 +7,11 @@
 //!   under template and block load;
 //! - [`network`]: a fresh node's sync, and the network lab's figures (a
 //!   seed and N nodes behind 20 ms links: relay, a stalled sync peer, a
-//!   split network healing).
+//!   split network healing);
+//! - [`attacks`]: issue 27's attacks from outside, with what each costs
+//!   the victim (descriptors, memory, `/health/` latency).
 
+pub mod attacks;
 pub mod chain;
 pub mod http;
 pub mod inprocess;
@@ -48,6 +51,10 @@ pub struct Sizes {
     /// Transactions and blocks of 100 transactions timed in the lab.
     pub lab_transactions: usize,
     pub lab_blocks: usize,
+    /// Posts of the orphan flood, and registrations of the seed's crowd
+    /// (issue 27's attacks).
+    pub attack_posts: usize,
+    pub attack_crowd: usize,
 }
 
 impl Sizes {
@@ -67,6 +74,8 @@ impl Sizes {
             lab_nodes: 4,
             lab_transactions: 5,
             lab_blocks: 1,
+            attack_posts: 1_000,
+            attack_crowd: 200,
         }
     }
 
@@ -86,6 +95,8 @@ impl Sizes {
             lab_nodes: 16,
             lab_transactions: 20,
             lab_blocks: 3,
+            attack_posts: 10_000,
+            attack_crowd: 1_000,
         }
     }
 }
@@ -99,7 +110,7 @@ pub fn progress(what: &str) {
 }
 
 /// The groups of figures `--only` picks from.
-pub const GROUPS: [&str; 4] = ["limits", "inprocess", "http", "network"];
+pub const GROUPS: [&str; 5] = ["limits", "inprocess", "http", "network", "attacks"];
 
 /// Runs every figure (or those of the groups in `only`); scratch files and
 /// chains go under `tmp` (a fresh temporary directory inside it).
@@ -151,6 +162,11 @@ pub fn run(sizes: &Sizes, tmp: Option<PathBuf>, only: &[String]) -> anyhow::Resu
     if wanted("network") {
         network::sync(&mut report, sizes);
         network::lab(&mut report, sizes);
+    }
+    if wanted("attacks") {
+        attacks::orphan_flood(&mut report, sizes.attack_posts);
+        attacks::slow_body_attack(&mut report);
+        attacks::crowd_at_the_seed(&mut report, sizes.attack_crowd);
     }
     progress("done");
     Ok(report)

@@ -21,7 +21,7 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Only these groups of figures (repeatable): limits, inprocess, http,
-    /// network. The signature recoveries are always measured.
+    /// network, attacks. The signature recoveries are always measured.
     #[arg(long, value_name = "GROUP", value_parser = bench::GROUPS)]
     only: Vec<String>,
     /// Where the chains and scratch files go (default: the system's temp dir).

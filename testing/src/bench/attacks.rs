@@ -1,0 +1,392 @@
+//! The attacks of issue 27, repeated from outside against the real
+//! binaries (`bench --only attacks`): what each costs the victim in
+//! descriptors, memory and `/health/` latency, and whether it reached
+//! anyone it should not. One client on loopback, as the issue's attacker.
+//!
+//! - an orphan block posted again and again, each time naming another
+//!   node in `X-Cinder-Node` (any address of 127/8 reaches one listener
+//!   bound to 0.0.0.0, which accepts and never answers);
+//! - bodies that never end, on the node and on the seed;
+//! - a crowd of registrations from one IP at the seed, then an honest
+//!   node of another IP.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::progress;
+use super::report::{Figure, Goal, Report};
+use crate::{NodeProcess, SeedProcess, get_ok};
+
+/// A closed port: the victims know no seed unless given one.
+const NO_SEED: &str = "127.0.0.1:1";
+
+/// Watches a process while an attack runs: its descriptors and memory,
+/// and the time a cheap read takes (`/health/` of a node, `/nodes/` of the
+/// seed; a second at most, else it counts as not answering).
+struct Watch {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Watched>>,
+}
+
+/// What a [`Watch`] saw.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Watched {
+    pub max_fds: usize,
+    pub max_rss_kib: u64,
+    pub max_health_ms: f64,
+    /// Probes not answered within a second.
+    pub health_failures: usize,
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Watch {
+    /// Watches process `pid` and the time `url` + `path` takes to answer.
+    fn start(pid: u32, url: &str, path: &str) -> Watch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = stop.clone();
+        let url = format!("{url}{path}");
+        let thread = std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(1))
+                .build()
+                .unwrap_or_default();
+            let mut seen = Watched::default();
+            while !done.load(Ordering::Relaxed) {
+                seen.max_fds = seen.max_fds.max(open_fds(pid));
+                seen.max_rss_kib = seen.max_rss_kib.max(rss_kib(pid));
+                let started = Instant::now();
+                match client.get(&url).send() {
+                    Ok(r) if !r.status().is_server_error() => {
+                        let ms = started.elapsed().as_secs_f64() * 1000.0;
+                        seen.max_health_ms = seen.max_health_ms.max(ms);
+                    }
+                    _ => seen.health_failures += 1,
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            seen
+        });
+        Watch {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> Watched {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A listener on 0.0.0.0 (every 127/8 address reaches it) that accepts,
+/// holds every connection and never answers; counts the connections.
+fn silent_listener() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("0.0.0.0:0").expect("bind 0.0.0.0");
+    let port = listener.local_addr().expect("addr").port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            if let Ok(s) = stream {
+                seen.fetch_add(1, Ordering::SeqCst);
+                held.push(s);
+                // Bounded here too: the oldest are let go.
+                if held.len() > 4000 {
+                    held.drain(..1000);
+                }
+            }
+        }
+    });
+    (port, count)
+}
+
+fn watched_figures(report: &mut Report, what: &str, seen: &Watched) {
+    report.push(
+        Figure::new(
+            format!("{what}: most open descriptors"),
+            seen.max_fds as f64,
+            "",
+        )
+        .goal(Goal::AtMost(1000.0)),
+    );
+    report.push(
+        Figure::new(
+            format!("{what}: most memory"),
+            seen.max_rss_kib as f64 / 1024.0,
+            "MiB",
+        )
+        .goal(Goal::AtMost(300.0)),
+    );
+    report.push(
+        Figure::new(format!("{what}: slowest answer"), seen.max_health_ms, "ms")
+            .goal(Goal::AtMost(1000.0))
+            .note(format!(
+                "{} of its probes unanswered within 1 s",
+                seen.health_failures
+            )),
+    );
+}
+
+/// An orphan block posted `posts` times, each naming another node.
+pub fn orphan_flood(report: &mut Report, posts: usize) {
+    progress(&format!(
+        "attack: an orphan posted {posts} times naming strangers"
+    ));
+    let node = NodeProcess::start(&["--dns", NO_SEED, "--update-interval", "3600"]);
+    let blocks = crate::chain::blocks(4, 1);
+    let orphan = serde_json::to_string(&blocks[3]).expect("JSON");
+    let (port, contacted) = silent_listener();
+    let watch = Watch::start(node.pid(), &node.url, "/health/");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default();
+    let started = Instant::now();
+    let mut refused = 0usize;
+    let mut sent = 0usize;
+    for i in 0..posts {
+        // Two minutes at most: a victim that stops answering would take
+        // hours of client timeouts.
+        if started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        sent += 1;
+        let named = format!(
+            "127.{}.{}.{}:{port}",
+            1 + i / 65_536 % 250,
+            i / 256 % 256,
+            i % 256
+        );
+        match client
+            .post(format!("{}/blocks/", node.url))
+            .header("X-Cinder-Node", named)
+            .header("content-type", "application/json")
+            .body(orphan.clone())
+            .send()
+        {
+            Ok(r) if r.status().as_u16() == 400 => {}
+            _ => refused += 1,
+        }
+    }
+    let posting = started.elapsed();
+    // A sync run starts within a second of a request: watch a while more.
+    std::thread::sleep(Duration::from_secs(5));
+    let seen = watch.finish();
+    let what = format!("orphan naming strangers ×{posts}");
+    report.push(
+        Figure::new(
+            format!("{what}: strangers contacted"),
+            contacted.load(Ordering::SeqCst) as f64,
+            "",
+        )
+        .goal(Goal::AtMost(0.0))
+        .note(format!(
+            "{sent} posts in {:.1} s, {refused} not answered 400",
+            posting.as_secs_f64()
+        )),
+    );
+    watched_figures(report, &what, &seen);
+}
+
+/// Opens `n` connections each sending a head announcing 1,000 bytes of
+/// body and 1 byte of it; how many the server still holds after `after`.
+fn slow_bodies(addr: &str, path: &str, n: usize, after: Duration) -> usize {
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            continue;
+        };
+        let _ = write!(
+            s,
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{"
+        );
+        streams.push(s);
+    }
+    std::thread::sleep(after);
+    // Still open: a read finds neither an answer nor the end.
+    streams
+        .iter()
+        .filter(|s| {
+            let mut s: &TcpStream = s;
+            let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+            let mut buf = [0u8; 256];
+            let mut closed = false;
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(_) => continue,
+                    Err(_) => break,
+                }
+            }
+            !closed
+        })
+        .count()
+}
+
+/// Bodies that never end: 150 on the node, 150 on the seed.
+pub fn slow_body_attack(report: &mut Report) {
+    progress("attack: 150 bodies that never end, on a node and on the seed");
+    let node = NodeProcess::start(&["--dns", NO_SEED, "--update-interval", "3600"]);
+    let seed = SeedProcess::start(&["-u", "3600"]);
+    let watch = Watch::start(node.pid(), &node.url, "/health/");
+    let after = Duration::from_secs(35);
+    let (node_addr, seed_addr) = (node.addr(), seed.addr());
+    let on_seed = std::thread::spawn(move || slow_bodies(&seed_addr, "/nodes/", 150, after));
+    let on_node = slow_bodies(&node_addr, "/transactions/", 150, after);
+    let on_seed = on_seed.join().unwrap_or(usize::MAX);
+    let seen = watch.finish();
+    for (who, held) in [("node", on_node), ("seed", on_seed)] {
+        report.push(
+            Figure::new(
+                format!("150 slow bodies: connections the {who} still holds after 35 s"),
+                held as f64,
+                "",
+            )
+            .goal(Goal::AtMost(0.0))
+            .note("API.md: a body arrives within 10 s (30 s for a block)"),
+        );
+    }
+    watched_figures(report, "150 slow bodies (node)", &seen);
+}
+
+/// A node on `127.0.0.1` answering every request with `blockchain`; one
+/// thread, connections served in turn.
+fn fake_node(blockchain: Arc<String>, served: Arc<AtomicU64>) -> Option<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").ok()?;
+    let port = listener.local_addr().ok()?.port();
+    std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut buf = [0u8; 2048];
+                let _ = stream.read(&mut buf);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+                    blockchain.len(),
+                    blockchain
+                );
+                served.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .ok()?;
+    Some(port)
+}
+
+/// 1,000 registrations from one IP at the seed, each of a node passing the
+/// check; then an honest node on another IP.
+pub fn crowd_at_the_seed(report: &mut Report, crowd: usize) {
+    progress(&format!(
+        "attack: {crowd} registrations from one IP at the seed"
+    ));
+    let seed = SeedProcess::start(&["-u", "3600"]);
+    let model = NodeProcess::start(&["--dns", NO_SEED, "--update-interval", "3600"]);
+    let blockchain = Arc::new(get_ok(&model.url, "/blockchain/").to_string());
+    drop(model);
+    let served = Arc::new(AtomicU64::new(0));
+    let ports: Vec<u16> = (0..crowd)
+        .filter_map(|_| fake_node(blockchain.clone(), served.clone()))
+        .collect();
+    let watch = Watch::start(seed.pid(), &seed.url, "/nodes/");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    let mut refused = 0usize;
+    for port in &ports {
+        let body = format!(r#"{{"ip_address":"127.0.0.1","port":{port}}}"#);
+        let ok = client
+            .post(format!("{}/nodes/", seed.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .is_ok_and(|r| r.status().is_success());
+        if !ok {
+            refused += 1;
+        }
+    }
+    // How many the seed keeps: the highest number it answers.
+    let kept = (0..=crowd)
+        .find(|i| crate::get(&seed.url, &format!("/nodes/{i}/")).0 == 404)
+        .unwrap_or(crowd);
+    let honest = NodeProcess::start(&[
+        "-i",
+        "127.0.0.3",
+        "--dns",
+        &seed.addr(),
+        "--update-interval",
+        "1",
+    ]);
+    let listed = |list: &serde_json::Value| {
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|n| n["ip_address"] == "127.0.0.3"))
+    };
+    // Registered within seconds when kept: seen in a sample, or else
+    // looked for among every node the seed keeps.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut registered = false;
+    while !registered && Instant::now() < deadline {
+        registered = listed(&get_ok(&seed.url, "/nodes/"));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    if !registered {
+        registered = (0..=kept + 1).any(|i| {
+            let (status, node) = crate::get(&seed.url, &format!("/nodes/{i}/"));
+            status == 200 && node["ip_address"] == "127.0.0.3"
+        });
+    }
+    let samples = 20;
+    let in_samples = (0..samples)
+        .filter(|_| listed(&get_ok(&seed.url, "/nodes/")))
+        .count();
+    let seen = watch.finish();
+    report.push(
+        Figure::new(
+            format!("seed: nodes kept of {crowd} registered from one IP"),
+            kept as f64,
+            "",
+        )
+        .goal(Goal::AtMost(125.0))
+        .note(format!("{refused} registrations not answered 200")),
+    );
+    report.push(
+        Figure::new(
+            "seed: an honest node of another IP is kept (1) or not (0)",
+            f64::from(u8::from(registered)),
+            "",
+        )
+        .note(format!("in {in_samples} of {samples} GET /nodes/ answers")),
+    );
+    watched_figures(report, &format!("seed under {crowd} registrations"), &seen);
+    drop(honest);
+}
