@@ -111,14 +111,12 @@ fn silent_listener() -> (u16, Arc<AtomicUsize>) {
     let seen = count.clone();
     std::thread::spawn(move || {
         let mut held = Vec::new();
-        for stream in listener.incoming() {
-            if let Ok(s) = stream {
-                seen.fetch_add(1, Ordering::SeqCst);
-                held.push(s);
-                // Bounded here too: the oldest are let go.
-                if held.len() > 4000 {
-                    held.drain(..1000);
-                }
+        for s in listener.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            held.push(s);
+            // Bounded here too: the oldest are let go.
+            if held.len() > 4000 {
+                held.drain(..1000);
             }
         }
     });
