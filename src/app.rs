@@ -18,7 +18,7 @@ use crate::node::{DATABASE_FILE, MempoolLimits, Node};
 use crate::p2p::peers::DEFAULT_MAX_PEERS;
 use crate::p2p::peers_driver::{DEFAULT_UPDATE_INTERVAL, DriverConfig, PeerTasks};
 use crate::p2p::relay_driver::PeerSource;
-use crate::p2p::sync_driver::{BanSink, SyncControl, SyncRequests};
+use crate::p2p::sync_driver::{BanSink, ContactCheck, SyncControl, SyncRequests};
 use crate::p2p::{AddrPolicy, BookConfig, PeerStore, Peers, PeersConfig, SystemClock};
 use crate::state::SqlitePeerStore;
 use crate::types::Address;
@@ -238,6 +238,8 @@ impl App {
         let peer_source: PeerSource = Arc::new(move || book.known());
         let book = self.peers.clone();
         let ban: BanSink = Arc::new(move |node, reason, note: &str| book.ban(node, reason, note));
+        let book = self.peers.clone();
+        let may_contact: ContactCheck = Arc::new(move |node| book.may_contact(node));
         // A peer whose check shows more work than ours: sync from it now,
         // not at the next interval (the run takes it only once it is known).
         let (core, sync) = (self.node.clone(), self.sync.clone());
@@ -263,6 +265,7 @@ impl App {
             client,
             peer_source,
             ban,
+            may_contact,
             self.sync.clone(),
             self.sync_requests.runs,
             self.network.sync_interval,

@@ -180,11 +180,11 @@ impl Node {
             if work <= tip.total_work {
                 tracing::debug!(hash = %block.hash, height = block.height, "side-chain block stored");
                 // Posted lighter branches take a bounded share of the disk
-                // (API.md §8 "Work before bodies"); a sync's blocks are
-                // left alone while it brings a branch that shows more work.
-                if origin != Origin::Sync {
-                    let (deleted, bytes) =
-                        store.prune_side_blocks(self.max_side_bytes, tip.total_work)?;
+                // (API.md §8 "Work before bodies"); nothing is pruned while
+                // a sync brings the bodies of a branch that showed more
+                // work (its first blocks are side blocks until it wins).
+                if origin != Origin::Sync && !self.sync_bodies_incoming() {
+                    let (deleted, bytes) = store.prune_side_blocks(self.max_side_bytes)?;
                     if deleted > 0 {
                         tracing::info!(
                             deleted,
@@ -505,14 +505,21 @@ mod side_bytes_tests {
         for b in &z {
             let _ = node.submit_block_from(b, Origin::Api);
         }
-        let mut store = node.store();
-        let tip_work = store.tip().expect("tip").total_work;
-        let (_, bytes) = store
-            .prune_side_blocks(u64::MAX, tip_work)
-            .expect("measured");
-        drop(store);
+        let bytes = node.store().side_bytes().expect("measured");
         assert!(bytes <= 4 * size + size / 2, "{bytes} bytes of side blocks");
         assert!(active.iter().all(|b| stored(&node, b)));
         assert_eq!(node.snapshot().info.best_hash, active[9].hash);
+        // While a sync brings bodies, nothing is pruned: its branch's first
+        // blocks are side blocks until it wins.
+        let before = node.store().side_bytes().expect("measured");
+        let w = branch(&active[2], 6, 5);
+        {
+            let _incoming = node.sync_bodies_begin();
+            for b in &w {
+                let _ = node.submit_block_from(b, Origin::Api);
+            }
+            assert!(w.iter().all(|b| stored(&node, b)), "kept during a sync");
+        }
+        assert!(node.store().side_bytes().expect("measured") > before);
     }
 }

@@ -148,6 +148,8 @@ pub struct Node {
     mempool_max_count: usize,
     /// Most bytes of lighter side-branch blocks kept (`--max-side-bytes`).
     max_side_bytes: u64,
+    /// Syncs bringing bodies now (no pruning of side blocks meanwhile).
+    sync_bodies: AtomicUsize,
     /// The mempool's table, written behind the pool with group commit.
     journal: PoolJournal,
     reads: ReadPool,
@@ -155,6 +157,15 @@ pub struct Node {
     events: broadcast::Sender<NodeEvent>,
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
     fault: Option<blocks::FaultPoint>,
+}
+
+/// Held while a sync brings bodies ([`Node::sync_bodies_begin`]).
+pub struct SyncBodies<'a>(&'a Node);
+
+impl Drop for SyncBodies<'_> {
+    fn drop(&mut self) {
+        self.0.sync_bodies.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Default `--max-side-bytes`: 64 MiB of lighter side-branch blocks.
@@ -189,6 +200,7 @@ impl Node {
             mempool_len: AtomicUsize::new(0),
             mempool_max_count: limits.max_count,
             max_side_bytes: DEFAULT_MAX_SIDE_BYTES,
+            sync_bodies: AtomicUsize::new(0),
             journal: PoolJournal::open(&path)?,
             reads: ReadPool::new(path),
             snapshot: RwLock::new(Arc::new(snapshot)),
@@ -198,6 +210,18 @@ impl Node {
         };
         node.settle_on_heaviest()?;
         Ok(node)
+    }
+
+    /// A sync starts bringing the bodies of a branch whose headers showed
+    /// more work: side blocks are not pruned until the guard is dropped.
+    pub fn sync_bodies_begin(&self) -> SyncBodies<'_> {
+        self.sync_bodies.fetch_add(1, Ordering::AcqRel);
+        SyncBodies(self)
+    }
+
+    /// Whether a sync is bringing bodies now.
+    pub fn sync_bodies_incoming(&self) -> bool {
+        self.sync_bodies.load(Ordering::Acquire) > 0
     }
 
     /// Sets `--max-side-bytes` (API.md §8 "Work before bodies").

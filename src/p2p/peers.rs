@@ -393,7 +393,12 @@ impl PeerBook {
             if book.chosen_room() > 0 && book.chosen_in(group_of(node.ip())) < CHOSEN_PER_GROUP {
                 book.known.insert(*node, KnownNode::new(Slot::Chosen));
             } else {
-                book.admit_announced(*node, false);
+                if let Admission::Added { .. } = book.admit_announced(*node, false) {
+                    // Restored: it may have dropped this server meanwhile.
+                    if let Some(k) = book.known.get_mut(node) {
+                        k.announced = false;
+                    }
+                }
             }
         }
         book.changed = false;
@@ -642,11 +647,12 @@ impl PeerBook {
             return Vec::new();
         }
         let mut offered: Vec<NodeAddr> = Vec::new();
+        let mut seen: std::collections::HashSet<NodeAddr> = std::collections::HashSet::new();
         for node in heard {
-            if self.screen(&node, now).is_ok()
+            if seen.insert(node)
+                && self.screen(&node, now).is_ok()
                 && !self.known.contains_key(&node)
                 && !self.in_flight.contains_key(&node)
-                && !offered.contains(&node)
             {
                 offered.push(node);
             }
@@ -783,13 +789,17 @@ impl PeerBook {
                     by_group.entry(group_of(n.ip())).or_default().push(*n);
                 }
             }
-            let Some(crowded) = by_group
-                .values()
-                .max_by_key(|nodes| nodes.len())
-                .filter(|nodes| nodes.len() > mine)
-            else {
+            // The most crowded group (a random one of those tied), if it
+            // is more crowded than the newcomer's.
+            let most = by_group.values().map(Vec::len).max().unwrap_or(0);
+            if most <= mine {
                 return Admission::Full;
-            };
+            }
+            let tied: Vec<&Vec<NodeAddr>> = by_group
+                .values()
+                .filter(|nodes| nodes.len() == most)
+                .collect();
+            let crowded = tied[self.dice.below(tied.len())];
             let victim = crowded[self.dice.below(crowded.len())];
             self.known.remove(&victim);
             self.in_flight.remove(&victim);

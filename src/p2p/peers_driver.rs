@@ -20,6 +20,8 @@ use crate::wire::NodeAddr;
 
 /// Default `--update-interval` / `-u` (API.md §1, §8).
 pub const DEFAULT_UPDATE_INTERVAL: Duration = Duration::from_secs(60);
+/// Nodes taken from one peer list, at most (a random share beyond).
+pub const MAX_HEARD_PER_SOURCE: usize = 1000;
 /// Checks (and peer-list requests) in flight at once in a round.
 pub const MAX_CHECKS_IN_FLIGHT: usize = 32;
 
@@ -142,6 +144,12 @@ pub async fn round(peers: &Peers, client: &Client, config: &DriverConfig) {
     let due = peers.with_book(|book| book.checks_due(now));
     for (node, result) in check_all(peers, client, due, peers.genesis(), config.max_in_flight).await
     {
+        // A known peer answering its check with something that is not the
+        // API's (over 64 KiB, say) is banned (API.md §8 "Named syncs").
+        if let Err(CheckFailure::Malformed { source, .. }) = &result {
+            peers.ban(node, Misbehaviour::MalformedAnswer, &source.own_summary());
+            continue;
+        }
         let outcome =
             peers.with_book(|book| book.check_done(node, result.map_err(|e| e.to_string())));
         log_outcome(node, &outcome);
@@ -254,7 +262,15 @@ async fn ask_all(
     let mut heard = BTreeSet::new();
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok((_, Ok(nodes))) => heard.extend(nodes),
+            Ok((_, Ok(mut nodes))) => {
+                // A stranger's list may hold tens of thousands: a random
+                // share of it is plenty to find peers.
+                if nodes.len() > MAX_HEARD_PER_SOURCE {
+                    nodes.shuffle(&mut rand::rng());
+                    nodes.truncate(MAX_HEARD_PER_SOURCE);
+                }
+                heard.extend(nodes)
+            }
             Ok((source, Err(e))) if e.is_misbehaviour() && Some(source) != seed => {
                 peers.ban(source, Misbehaviour::MalformedAnswer, &e.own_summary());
             }

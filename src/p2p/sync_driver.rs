@@ -59,6 +59,10 @@ impl SyncPeer for Client {
 /// carries it out).
 pub type BanSink = Arc<dyn Fn(NodeAddr, Misbehaviour, &str) + Send + Sync>;
 
+/// Whether a peer may still be contacted (not banned meanwhile): asked
+/// before each candidate of a run and before a merge.
+pub type ContactCheck = Arc<dyn Fn(&NodeAddr) -> bool + Send + Sync>;
+
 /// Sync requests waiting for the next run, at most: a run is coming
 /// anyway, and a request beyond is dropped, never queued without bound.
 pub const MAX_PENDING_REQUESTS: usize = 64;
@@ -156,11 +160,13 @@ fn classify(e: ClientError) -> Stop {
 /// each request or every `interval`. A run at the interval (or for a new
 /// peer) asks every known peer; a named request only that peer, and only
 /// while it is known.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     node: Arc<Node>,
     client: Client,
     peers: PeerSource,
     ban: BanSink,
+    may_contact: ContactCheck,
     control: SyncControl,
     mut requests: mpsc::Receiver<Option<NodeAddr>>,
     interval: Duration,
@@ -201,7 +207,7 @@ pub async fn run(
         } else {
             known.into_iter().filter(|p| named.contains(p)).collect()
         };
-        run_once(&node, &client, &ban, &control, targets).await;
+        run_once(&node, &client, &ban, &may_contact, &control, targets).await;
         if everyone {
             next_run = tokio::time::Instant::now() + interval;
         }
@@ -216,6 +222,7 @@ async fn run_once(
     node: &Arc<Node>,
     client: &Client,
     ban: &BanSink,
+    may_contact: &ContactCheck,
     control: &SyncControl,
     targets: Vec<NodeAddr>,
 ) {
@@ -247,6 +254,9 @@ async fn run_once(
     for candidate in candidates {
         if node.snapshot().info.total_work >= candidate.work {
             continue; // caught up through an earlier candidate
+        }
+        if !may_contact(&candidate.peer) {
+            continue; // banned during this run (another port of its IP, say)
         }
         tracing::info!(
             peer = %candidate.peer,
@@ -282,7 +292,9 @@ async fn run_once(
         if let Err(e) = node.sync_finished(Some(peer)) {
             tracing::error!("sync: {e}");
         }
-        control.merge(peer);
+        if may_contact(&peer) {
+            control.merge(peer);
+        }
     }
 }
 
@@ -304,6 +316,9 @@ async fn sync_from(
     // and the bodies among them this node lacks (chain order).
     let mut chain: Option<HeaderChain> = None;
     let mut held: Vec<Hash> = Vec::new();
+    // Headers taken since the last body fetched, across fresh starts too:
+    // a peer answering with headers that never show more work (our own
+    // chain again and again, say) is left after MAX_HEADERS_HELD.
     let mut held_count = 0usize;
     loop {
         let mut locator = blocking(node, |n| n.locator()).await?;
@@ -358,7 +373,6 @@ async fn sync_from(
             ));
             shown = context.work;
             held.clear();
-            held_count = 0;
         }
         let Some(c) = chain.as_mut() else {
             break;
@@ -388,7 +402,7 @@ async fn sync_from(
             )
         })?;
         held.extend(missing);
-        if shown > node.snapshot().info.total_work {
+        if shown > node.snapshot().info.total_work && !held.is_empty() {
             download(
                 node,
                 &peer,
@@ -428,6 +442,8 @@ async fn download(
     progress: &mut Progress,
     timeout: Duration,
 ) -> Result<(), Stop> {
+    // Side blocks are not pruned while this branch's bodies come in.
+    let _incoming = node.sync_bodies_begin();
     let mut window = Download::new(missing);
     let (answers_tx, mut answers) =
         mpsc::unbounded_channel::<(u64, Result<Vec<Block>, ClientError>)>();
@@ -672,6 +688,9 @@ mod tests {
         Honest,
         /// Answers headers, and bodies only up to this height; then silence.
         StallAfter(u64),
+        /// Answers every headers request with the first headers after
+        /// genesis, whatever the locator.
+        RepeatFromGenesis,
     }
 
     struct MemoryPeer {
@@ -683,10 +702,14 @@ mod tests {
 
     impl SyncPeer for MemoryPeer {
         fn headers(&self, locator: Vec<Hash>, limit: usize) -> PeerFuture<Vec<BlockHeader>> {
-            let after = locator
-                .iter()
-                .find_map(|h| self.chain.iter().position(|b| b.hash == *h))
-                .unwrap_or(0);
+            let after = if self.behaviour == Behaviour::RepeatFromGenesis {
+                0
+            } else {
+                locator
+                    .iter()
+                    .find_map(|h| self.chain.iter().position(|b| b.hash == *h))
+                    .unwrap_or(0)
+            };
             let headers: Vec<BlockHeader> = self.chain[after + 1..]
                 .iter()
                 .take(limit)
@@ -837,6 +860,33 @@ mod tests {
         .expect("synced");
         assert_eq!(node.snapshot().info.best_hash, theirs[2_105].hash);
         assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 2_100);
+    }
+
+    #[tokio::test]
+    async fn a_peer_repeating_headers_that_show_no_more_work_is_left() {
+        let (_dir, node) = node();
+        let ours = extend(&genesis(), 2_100, 1);
+        let bodies: Vec<Block> = ours[1..].to_vec();
+        let n = node.clone();
+        tokio::task::spawn_blocking(move || {
+            for b in &bodies {
+                n.submit_block(b).expect("our chain");
+            }
+        })
+        .await
+        .expect("connected");
+        // It claims all the work there is and sends our own chain's first
+        // 2,000 headers at every ask.
+        let (peer, asked) = counted_peer(&ours, Behaviour::RepeatFromGenesis);
+        let started = std::time::Instant::now();
+        let result = sync_from(&node, peer, &candidate(U256::MAX), TIMEOUT).await;
+        assert!(matches!(&result, Err(Stop::Silent(_))), "{result:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "left within the bound: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
     #[tokio::test]

@@ -144,32 +144,58 @@ impl ChainStore {
             .saturating_add(block_work(&block.target));
         let tx = self.conn.transaction()?;
         insert_block(&tx, block, work, BlockStatus::Stored)?;
+        let bytes: i64 = tx
+            .prepare_cached("SELECT octet_length(json) FROM blocks WHERE hash = ?1")?
+            .query_row(params![&block.hash.0[..]], |r| r.get(0))?;
         tx.commit()?;
+        if let Some(total) = &mut self.side_bytes {
+            *total += u64::try_from(bytes).unwrap_or(0);
+        }
         Ok(work)
     }
 
-    /// Keeps the side-branch blocks lighter than `tip_work` (stored, never
-    /// connected) within `max_bytes` of stored bodies (API.md §8 "Work
-    /// before bodies", `--max-side-bytes`): past it, the lightest leaves
-    /// are deleted first, until the rest fits (a deleted block can be
-    /// fetched again if its branch grows). Returns the blocks deleted and
-    /// the bytes the lighter side blocks take after.
-    pub fn prune_side_blocks(
-        &mut self,
-        max_bytes: u64,
-        tip_work: U256,
-    ) -> Result<(u64, u64), StoreError> {
+    /// Bytes of the stored bodies of side blocks never connected (API.md
+    /// §8 "Work before bodies": every such block is lighter than the
+    /// active chain, or the node would have moved to it).
+    pub fn side_bytes(&mut self) -> Result<u64, StoreError> {
+        if let Some(total) = self.side_bytes {
+            return Ok(total);
+        }
+        let total: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(octet_length(json)), 0) FROM blocks WHERE status = 0",
+            [],
+            |r| r.get(0),
+        )?;
+        let total = u64::try_from(total).unwrap_or(0);
+        self.side_bytes = Some(total);
+        Ok(total)
+    }
+
+    /// Keeps the side blocks never connected within `max_bytes` of stored
+    /// bodies (`--max-side-bytes`): past it, the lightest leaves are
+    /// deleted first, down to nine tenths of the bound (so a flood costs a
+    /// scan per tenth, not per block), leaving no stored block without its
+    /// parent; a deleted block can be fetched again if its branch grows.
+    /// Returns the blocks deleted and the bytes kept.
+    pub fn prune_side_blocks(&mut self, max_bytes: u64) -> Result<(u64, u64), StoreError> {
+        let mut total = self.side_bytes()?;
+        if total <= max_bytes {
+            return Ok((0, total));
+        }
+        let goal = max_bytes - max_bytes / 10;
         let tx = self.conn.transaction()?;
-        // (work, hash) -> (prev, bytes) of every lighter side block.
+        // (work, hash) -> (prev, bytes) of every side block, and how many
+        // children each stored block has among them (a connected block
+        // never has a side block's child... but a side block may).
         type Key = ([u8; 32], [u8; 32]);
         let mut side: BTreeMap<Key, ([u8; 32], u64)> = BTreeMap::new();
-        let mut total = 0u64;
+        let mut children: HashMap<[u8; 32], usize> = HashMap::new();
         {
             let mut stmt = tx.prepare_cached(
-                "SELECT hash, prev_hash, length(json), cumulative_work FROM blocks
-                 WHERE status = 0 AND cumulative_work < ?1",
+                "SELECT hash, prev_hash, octet_length(json), cumulative_work FROM blocks
+                 WHERE status = 0",
             )?;
-            let rows = stmt.query_map(params![&work_bytes(tip_work)[..]], |r| {
+            let rows = stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, Vec<u8>>(0)?,
                     r.get::<_, Vec<u8>>(1)?,
@@ -186,47 +212,42 @@ impl ChainStore {
                 ) else {
                     return Err(StoreError::Corrupt("a block row of the wrong size".into()));
                 };
-                let bytes = u64::try_from(bytes).unwrap_or(0);
-                total += bytes;
-                side.insert((work, hash), (prev, bytes));
-            }
-        }
-        if total <= max_bytes {
-            return Ok((0, total));
-        }
-        // Children counted among all stored blocks: only leaves go, so no
-        // stored block is left without its parent.
-        let mut children: HashMap<[u8; 32], usize> = HashMap::new();
-        {
-            let mut stmt = tx.prepare_cached("SELECT COUNT(*) FROM blocks WHERE prev_hash = ?1")?;
-            for (_, hash) in side.keys() {
-                let n: i64 = stmt.query_row(params![&hash[..]], |r| r.get(0))?;
-                children.insert(*hash, usize::try_from(n).unwrap_or(0));
+                *children.entry(prev).or_insert(0) += 1;
+                side.insert((work, hash), (prev, u64::try_from(bytes).unwrap_or(0)));
             }
         }
         let mut deleted = 0u64;
-        let mut delete = tx.prepare_cached("DELETE FROM blocks WHERE hash = ?1")?;
-        while total > max_bytes {
-            // The lightest leaf.
-            let Some(key) = side
-                .iter()
-                .find(|((_, hash), _)| children.get(hash).copied().unwrap_or(0) == 0)
-                .map(|(k, _)| *k)
-            else {
-                break;
-            };
-            let Some((prev, bytes)) = side.remove(&key) else {
-                break;
-            };
-            delete.execute(params![&key.1[..]])?;
-            total = total.saturating_sub(bytes);
-            deleted += 1;
-            if let Some(n) = children.get_mut(&prev) {
-                *n = n.saturating_sub(1);
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM blocks WHERE hash = ?1")?;
+            let mut leaves: std::collections::BTreeSet<Key> = side
+                .keys()
+                .filter(|(_, hash)| !children.contains_key(hash))
+                .copied()
+                .collect();
+            let by_hash: HashMap<[u8; 32], Key> = side.keys().map(|k| (k.1, *k)).collect();
+            while total > goal {
+                let Some(key) = leaves.pop_first() else {
+                    break;
+                };
+                let Some((prev, bytes)) = side.remove(&key) else {
+                    continue;
+                };
+                delete.execute(params![&key.1[..]])?;
+                total = total.saturating_sub(bytes);
+                deleted += 1;
+                // Its parent may be a leaf now.
+                if let Some(n) = children.get_mut(&prev) {
+                    *n -= 1;
+                    if *n == 0
+                        && let Some(parent) = by_hash.get(&prev)
+                    {
+                        leaves.insert(*parent);
+                    }
+                }
             }
         }
-        drop(delete);
         tx.commit()?;
+        self.side_bytes = Some(total);
         Ok((deleted, total))
     }
 
@@ -236,6 +257,7 @@ impl ChainStore {
     /// what was disconnected and connected. On a failing block nothing is
     /// written and the error names that block.
     pub fn reorganize(&mut self, new_tip: &Hash) -> Result<Reorganized, ReorgError> {
+        self.side_bytes = None;
         // The branch back to the active chain, fork point excluded.
         let mut branch = Vec::new();
         let mut cursor = *new_tip;

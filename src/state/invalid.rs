@@ -58,6 +58,7 @@ impl ChainStore {
     /// stored block built on it (PROTOCOL.md §7) leave the store and are
     /// remembered as invalid, in one transaction.
     pub fn mark_invalid(&mut self, hash: &Hash, error: &BlockError) -> Result<(), StoreError> {
+        self.side_bytes = None;
         let tx = self.conn.transaction()?;
         let mut frontier = vec![(
             *hash,

@@ -134,6 +134,10 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 pub struct ChainStore {
     conn: Connection,
     params: ChainParams,
+    /// Bytes of stored side blocks never connected (status 0), when known:
+    /// kept up to date by storing and pruning, forgotten by anything else
+    /// that may change a block's status.
+    side_bytes: Option<u64>,
 }
 
 impl ChainStore {
@@ -144,6 +148,7 @@ impl ChainStore {
         let mut store = ChainStore {
             conn,
             params: params.clone(),
+            side_bytes: None,
         };
         let chain: Option<String> = store
             .conn
@@ -368,6 +373,7 @@ mod tests {
             let mut old = ChainStore {
                 conn,
                 params: params.clone(),
+                side_bytes: None,
             };
             old.initialise().expect("genesis in the old schema");
         }

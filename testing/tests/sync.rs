@@ -202,6 +202,12 @@ fn liars_are_banned_the_slow_peer_is_not_and_the_honest_one_is_synced_from() {
         (!listed(&rule_breaker) && !listed(&other_genesis) && !listed(&oversized) && listed(&slow))
             .then_some(())
     });
+    // The banned ones are refused at the door (API.md §8 "Bans": 403).
+    for liar in [&rule_breaker, &oversized] {
+        let (status, body) = post(&b.url, "/", &liar.node_json());
+        assert_eq!(status, 403, "a banned peer announcing itself: {body}");
+        assert_eq!(body["error"], "forbidden", "{body}");
+    }
     for liar in [&rule_breaker, &other_genesis, &oversized] {
         let _ = post(&b.url, "/", &liar.node_json());
         let nodes = get_ok(&b.url, "/nodes/");
