@@ -405,3 +405,63 @@ impl Node {
         self.pool().by_index(index).map(|e| e.tx.clone())
     }
 }
+
+#[cfg(test)]
+mod read_snapshot_tests {
+    //! `GET /headers/` reads in one read transaction (API.md §8
+    //! "Connections"): a block committed meanwhile is not half-seen.
+
+    use super::*;
+    use crate::types::Block;
+
+    #[test]
+    fn a_read_snapshot_does_not_see_a_block_committed_during_it() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let params = ChainParams::regtest();
+        let genesis = params.genesis();
+        let mut block = Block::assemble(
+            genesis.hash,
+            1,
+            genesis.timestamp + 10,
+            params.pow_limit,
+            Address([1; 20]),
+            params.subsidy(1),
+            Vec::new(),
+        )
+        .expect("no overflow");
+        assert!(block.solve(10_000_000));
+        let node = Node::open(dir.path(), params, MempoolLimits::default()).expect("opens");
+        let seen = node
+            .reads()
+            .with_snapshot(|conn| {
+                let before = crate::state::tip(conn)?.height;
+                node.submit_block(&block).expect("connected meanwhile");
+                let after = crate::state::tip(conn)?.height;
+                Ok((before, after))
+            })
+            .expect("read");
+        assert_eq!(seen, (0, 0), "one state for the whole read");
+        // Without the snapshot, the second statement sees the new block.
+        let mut next = Block::assemble(
+            block.hash,
+            2,
+            block.timestamp + 10,
+            node.params().pow_limit,
+            Address([1; 20]),
+            node.params().subsidy(2),
+            Vec::new(),
+        )
+        .expect("no overflow");
+        assert!(next.solve(10_000_000));
+        let unsnapped = node
+            .reads()
+            .with(|conn| {
+                let before = crate::state::tip(conn)?.height;
+                node.submit_block(&next).expect("connected meanwhile");
+                let after = crate::state::tip(conn)?.height;
+                Ok((before, after))
+            })
+            .expect("read");
+        assert_eq!(unsnapped, (1, 2));
+    }
+}

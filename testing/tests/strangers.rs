@@ -328,3 +328,115 @@ fn a_transaction_whose_relay_was_missed_reaches_a_peer_through_the_merge() {
         || (get(&b.url, &format!("/transactions/{hash}/")).0 == 200).then_some(()),
     );
 }
+
+/// A peer serving `blocks` (its `/blockchain/` is `claim`) whose mempool
+/// lists `listed` transactions it never hands out: each fetch is silence.
+fn peer_with_a_silent_mempool(
+    blocks: Vec<cinder::types::Block>,
+    claim: Value,
+    listed: usize,
+) -> FakePeer {
+    use cinder::types::{Amount, Hash, TransactionHeader};
+    let list = cinder::wire::TransactionList {
+        transaction_count: listed as u64,
+        transaction_headers: (0..listed)
+            .map(|i| {
+                let mut h = [0u8; 32];
+                h[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+                TransactionHeader {
+                    timestamp: 1,
+                    value: Amount::from_units(1),
+                    fee: Amount::from_units(1),
+                    hash: Hash(h),
+                }
+            })
+            .collect(),
+    };
+    let list = serde_json::to_value(&list).expect("JSON");
+    FakePeer::start(move |r| {
+        let target = r.target.as_str();
+        if target.starts_with("/blockchain") {
+            return support::fake_peer::json(200, &claim);
+        }
+        if let Some(query) = target.strip_prefix("/headers/?") {
+            let locator: Vec<String> = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("locator="))
+                .map(|l| l.split(',').map(str::to_string).collect())
+                .unwrap_or_default();
+            let after = locator
+                .iter()
+                .find_map(|h| blocks.iter().position(|b| b.hash.to_string() == *h))
+                .unwrap_or(0);
+            let headers: Vec<_> = blocks[after + 1..]
+                .iter()
+                .take(2000)
+                .map(|b| b.header())
+                .collect();
+            return support::fake_peer::json(200, &serde_json::json!(headers));
+        }
+        if let Some(hashes) = target.strip_prefix("/blocks/?hashes=") {
+            let wanted: Vec<&str> = hashes.split(',').collect();
+            let found: Vec<_> = blocks
+                .iter()
+                .filter(|b| wanted.contains(&b.hash.to_string().as_str()))
+                .collect();
+            return support::fake_peer::json(200, &serde_json::json!(found));
+        }
+        if target == "/transactions/" {
+            return support::fake_peer::json(200, &list);
+        }
+        // A transaction of its mempool, or anything else: silence.
+        None
+    })
+}
+
+#[test]
+fn a_peer_whose_mempool_never_answers_does_not_freeze_sync() {
+    let blocks = chain::blocks(10, 1);
+    let honest = node_with_chain(&blocks, &["--dns", NO_SEED, "--update-interval", "3600"]);
+    let claim = get_ok(&honest.url, "/blockchain/");
+    drop(honest);
+    let stalling = peer_with_a_silent_mempool(blocks.clone(), claim, 5000);
+    let flags = [
+        "--dns",
+        NO_SEED,
+        "--update-interval",
+        "3600",
+        "--sync-interval",
+        "1",
+    ];
+    let b = NodeProcess::start(&flags);
+    let (status, body) = post(&b.url, "/", &stalling.node_json());
+    assert_eq!(status, 200, "{body}");
+    let tip = blocks.last().expect("a tip").hash.to_string();
+    wait_for(
+        "B synced from the stalling peer",
+        Duration::from_secs(20),
+        || (get_ok(&b.url, "/blocks/last/")["hash"] == tip.as_str()).then_some(()),
+    );
+    // The merge of its 5,000 silent transactions goes on apart: sync is
+    // not held, and says so.
+    wait_for("B no longer syncing", Duration::from_secs(5), || {
+        (get_ok(&b.url, "/health/")["syncing"] == false).then_some(())
+    });
+    // A heavier chain shows up: B follows it at its next sync interval.
+    let longer = chain::blocks(14, 1);
+    let other = node_with_chain(&longer, &["--dns", NO_SEED, "--update-interval", "3600"]);
+    let (status, body) = post(&b.url, "/", &node_json(&other.addr()));
+    assert_eq!(status, 200, "{body}");
+    let longer_tip = longer.last().expect("a tip").hash.to_string();
+    wait_for("B on the heavier chain", Duration::from_secs(20), || {
+        (get_ok(&b.url, "/blocks/last/")["hash"] == longer_tip.as_str()).then_some(())
+    });
+    // The merge gave up after three silent fetches in a row.
+    let fetched = stalling
+        .received()
+        .iter()
+        .filter(|r| r.target.starts_with("/transactions/") && r.target.len() > 20)
+        .count();
+    assert!(
+        fetched <= 6,
+        "{fetched} transactions asked of a silent peer"
+    );
+}
