@@ -358,6 +358,12 @@ impl Node {
         self.mempool_max_count.saturating_sub(self.mempool_size())
     }
 
+    /// Bytes the mempool has room for before it is full.
+    pub fn mempool_room_bytes(&self) -> usize {
+        let pool = self.pool();
+        pool.max_size.saturating_sub(pool.total_size())
+    }
+
     /// What the mempool spends from and creates for `address`.
     pub fn mempool_view_of(&self, address: &Address) -> AddressView {
         self.pool().address_view(address)

@@ -657,6 +657,9 @@ impl PeerBook {
                 offered.push(node);
             }
         }
+        // In group-first order (API.md §8 "Groups"): a crowd of one group
+        // heard of gets no better odds than a single node of another.
+        let offered = self.group_first(offered);
         let deadline = now.after(self.config.stall_after);
         let mut picked = Vec::new();
         // First the nodes whose group is under its share, then (only when
@@ -821,12 +824,25 @@ impl PeerBook {
     /// group uniformly among those with nodes not yet drawn, then a node
     /// of it, so no group's size buys it a larger share of the answer.
     pub fn sample(&mut self, n: usize) -> Vec<NodeAddr> {
+        let known: Vec<NodeAddr> = self.known.keys().copied().collect();
+        self.draw_group_first(known, n)
+    }
+
+    /// All of `nodes`, in the order of draws group by group.
+    fn group_first(&mut self, nodes: Vec<NodeAddr>) -> Vec<NodeAddr> {
+        let n = nodes.len();
+        self.draw_group_first(nodes, n)
+    }
+
+    /// Up to `n` of `nodes`: each draw a group uniformly among those with
+    /// nodes left, then a node of it.
+    fn draw_group_first(&mut self, nodes: Vec<NodeAddr>, n: usize) -> Vec<NodeAddr> {
         let mut groups: BTreeMap<Group, Vec<NodeAddr>> = BTreeMap::new();
-        for node in self.known.keys() {
-            groups.entry(group_of(node.ip())).or_default().push(*node);
+        for node in nodes {
+            groups.entry(group_of(node.ip())).or_default().push(node);
         }
         let mut groups: Vec<Vec<NodeAddr>> = groups.into_values().collect();
-        let mut drawn = Vec::with_capacity(n.min(self.known.len()));
+        let mut drawn = Vec::with_capacity(n.min(groups.iter().map(Vec::len).sum()));
         while drawn.len() < n && !groups.is_empty() {
             let g = self.dice.below(groups.len());
             let nodes = &mut groups[g];
@@ -903,7 +919,8 @@ mod tests {
     #[test]
     fn never_itself_nor_twice() {
         let mut book = full_book(10);
-        let picked = book.candidates([node(ME), node(1), node(1), node(2)], t(0));
+        let mut picked = book.candidates([node(ME), node(1), node(1), node(2)], t(0));
+        picked.sort();
         assert_eq!(picked, vec![node(1), node(2)]);
         // Being checked: not picked again.
         assert!(book.candidates([node(1)], t(0)).is_empty());

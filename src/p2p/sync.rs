@@ -233,6 +233,8 @@ pub struct Merge {
     wanted: VecDeque<Hash>,
     deadline: Instant,
     silent_in_a_row: u32,
+    /// Bytes of transactions the pool still has room for.
+    bytes_left: usize,
 }
 
 /// Why a merge ended.
@@ -241,12 +243,20 @@ pub enum MergeEnd {
     Done,
     OutOfTime,
     PeerSilent,
+    /// The pool's room (its bytes) is taken.
+    NoRoom,
 }
 
 impl Merge {
     /// A merge of the `missing` transactions a peer lists (those this node
-    /// lacks, in the peer's order), at most `room` of them.
-    pub fn new(missing: impl IntoIterator<Item = Hash>, room: usize, now: Instant) -> Merge {
+    /// lacks, in the peer's order), at most `room` of them and
+    /// `room_bytes` of their bytes.
+    pub fn new(
+        missing: impl IntoIterator<Item = Hash>,
+        room: usize,
+        room_bytes: usize,
+        now: Instant,
+    ) -> Merge {
         Merge {
             wanted: missing
                 .into_iter()
@@ -254,7 +264,13 @@ impl Merge {
                 .collect(),
             deadline: now + MERGE_BUDGET,
             silent_in_a_row: 0,
+            bytes_left: room_bytes,
         }
+    }
+
+    /// A fetched transaction of `bytes` was admitted: it takes its room.
+    pub fn admitted(&mut self, bytes: usize) {
+        self.bytes_left = self.bytes_left.saturating_sub(bytes);
     }
 
     /// The next transaction to fetch, or why the merge is over.
@@ -264,6 +280,9 @@ impl Merge {
         }
         if now >= self.deadline {
             return Err(MergeEnd::OutOfTime);
+        }
+        if self.bytes_left == 0 {
+            return Err(MergeEnd::NoRoom);
         }
         self.wanted.pop_front().ok_or(MergeEnd::Done)
     }
@@ -506,14 +525,22 @@ mod tests {
         let hashes: Vec<Hash> = (0..10u8).map(|i| Hash([i; 32])).collect();
         let start = Instant::now();
         // Room for 4: never more.
-        let mut m = Merge::new(hashes.clone(), 4, start);
+        let mut m = Merge::new(hashes.clone(), 4, usize::MAX, start);
         for h in &hashes[..4] {
             assert_eq!(m.next(start), Ok(*h));
             m.fetched(true);
         }
         assert_eq!(m.next(start), Err(MergeEnd::Done));
+        // Room for 1,000 bytes: three transactions of 400 and it is over.
+        let mut m = Merge::new(hashes.clone(), 100, 1_000, start);
+        for _ in 0..3 {
+            m.next(start).expect("room left");
+            m.fetched(true);
+            m.admitted(400);
+        }
+        assert_eq!(m.next(start), Err(MergeEnd::NoRoom));
         // Three silent fetches in a row end it; an answer in between resets.
-        let mut m = Merge::new(hashes.clone(), 100, start);
+        let mut m = Merge::new(hashes.clone(), 100, usize::MAX, start);
         for answered in [false, false, true, false, false] {
             m.next(start).expect("more");
             m.fetched(answered);
@@ -522,7 +549,7 @@ mod tests {
         m.fetched(false);
         assert_eq!(m.next(start), Err(MergeEnd::PeerSilent));
         // 30 s in all, each fetch at most 2 s and never past the budget.
-        let mut m = Merge::new(hashes, 100, start);
+        let mut m = Merge::new(hashes, 100, usize::MAX, start);
         assert_eq!(m.fetch_timeout(start), MERGE_FETCH_TIMEOUT);
         let late = start + MERGE_BUDGET - Duration::from_millis(500);
         assert_eq!(m.fetch_timeout(late), Duration::from_millis(500));

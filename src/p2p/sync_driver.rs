@@ -571,7 +571,12 @@ async fn merge_mempool(node: &Arc<Node>, client: &Client) {
         .filter(|h| node.mempool_transaction(h).is_none())
         .collect();
     drop(list);
-    let mut merge = Merge::new(missing, node.mempool_room(), Instant::now());
+    let mut merge = Merge::new(
+        missing,
+        node.mempool_room(),
+        node.mempool_room_bytes(),
+        Instant::now(),
+    );
     let mut admitted = 0usize;
     // In the peer's arrival order (parents first).
     let end = loop {
@@ -590,9 +595,11 @@ async fn merge_mempool(node: &Arc<Node>, client: &Client) {
             continue;
         };
         let n = node.clone();
+        let bytes = tx.size();
         if let Ok(Ok(_)) =
             tokio::task::spawn_blocking(move || n.submit_transaction_from(tx, Origin::Sync)).await
         {
+            merge.admitted(bytes);
             admitted += 1;
         }
     };

@@ -388,3 +388,97 @@ pub fn crowd_at_the_seed(report: &mut Report, crowd: usize) {
     watched_figures(report, &format!("seed under {crowd} registrations"), &seen);
     drop(honest);
 }
+
+/// Bytes of the files in `dir` (a node's data directory).
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// `count` side blocks of about `bytes` each, chained on a lighter branch
+/// forking early from a 40-block chain, posted to a node: how much its
+/// data directory grows (API.md §8: lighter posted side branches take at
+/// most `--max-side-bytes`, 64 MiB by default).
+pub fn side_branch_flood(report: &mut Report, count: usize, bytes: usize) {
+    use cinder::types::Hash;
+    progress(&format!(
+        "attack: {count} lighter side blocks of ~{} KiB each",
+        bytes / 1024
+    ));
+    let blocks = crate::chain::blocks(count as u64 + 20, 1);
+    let node =
+        crate::lab::node_with_chain(&blocks, &["--dns", NO_SEED, "--update-interval", "3600"]);
+    let before = dir_bytes(&node.data_dir);
+    let watch = Watch::start(node.pid(), &node.url, "/health/");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap_or_default();
+    // Transactions pass the context-free checks of a side block (PROTOCOL.md
+    // §6 step 9) without spending anything that exists.
+    let mut parent = blocks[2].clone();
+    let mut posted = 0u64;
+    let mut stored = 0usize;
+    let mut n = 0u64;
+    let started = Instant::now();
+    for _ in 0..count {
+        let mut txs = Vec::new();
+        let mut size = 0usize;
+        while size < bytes {
+            n += 1;
+            let mut fake = [0u8; 32];
+            fake[..8].copy_from_slice(&n.to_be_bytes());
+            fake[31] = 1;
+            let coin = crate::chain::Coin {
+                tx: Hash(fake),
+                index: 0,
+                value: 1_000_000,
+            };
+            let tx =
+                crate::chain::spend(coin, &[(crate::chain::payee(1), 999_000)], parent.timestamp);
+            size += serde_json::to_string(&tx).map_or(0, |t| t.len());
+            txs.push(tx);
+        }
+        let block =
+            crate::chain::block_on(&parent, &crate::chain::payee(2), txs, parent.timestamp + 1);
+        let body = serde_json::to_string(&block).expect("JSON");
+        posted += body.len() as u64;
+        if let Ok(r) = client
+            .post(format!("{}/blocks/", node.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+        {
+            let answer: serde_json::Value = r.json().unwrap_or_default();
+            if answer["status"] == "side_chain" {
+                stored += 1;
+            }
+        }
+        parent = block;
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let seen = watch.finish();
+    let grown = dir_bytes(&node.data_dir).saturating_sub(before);
+    let what = format!("{count} lighter side blocks");
+    report.push(
+        Figure::new(
+            format!("{what}: data directory growth"),
+            grown as f64 / (1024.0 * 1024.0),
+            "MiB",
+        )
+        .goal(Goal::AtMost(96.0))
+        .note(format!(
+            "{:.0} MiB posted in {:.0} s, {stored} accepted as side_chain; bound 64 MiB of bodies (+ indexes, WAL)",
+            posted as f64 / (1024.0 * 1024.0),
+            started.elapsed().as_secs_f64()
+        )),
+    );
+    watched_figures(report, &what, &seen);
+}

@@ -55,6 +55,8 @@ pub struct Sizes {
     /// (issue 27's attacks).
     pub attack_posts: usize,
     pub attack_crowd: usize,
+    /// Lighter side blocks of 1 MiB posted.
+    pub attack_side_blocks: usize,
 }
 
 impl Sizes {
@@ -76,6 +78,7 @@ impl Sizes {
             lab_blocks: 1,
             attack_posts: 1_000,
             attack_crowd: 200,
+            attack_side_blocks: 20,
         }
     }
 
@@ -97,6 +100,7 @@ impl Sizes {
             lab_blocks: 3,
             attack_posts: 10_000,
             attack_crowd: 1_000,
+            attack_side_blocks: 100,
         }
     }
 }
@@ -167,6 +171,7 @@ pub fn run(sizes: &Sizes, tmp: Option<PathBuf>, only: &[String]) -> anyhow::Resu
         attacks::orphan_flood(&mut report, sizes.attack_posts);
         attacks::slow_body_attack(&mut report);
         attacks::crowd_at_the_seed(&mut report, sizes.attack_crowd);
+        attacks::side_branch_flood(&mut report, sizes.attack_side_blocks, 1024 * 1024);
     }
     progress("done");
     Ok(report)
