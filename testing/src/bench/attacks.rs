@@ -486,3 +486,84 @@ pub fn side_branch_flood(report: &mut Report, count: usize, bytes: usize) {
     );
     watched_figures(report, &what, &seen);
 }
+
+/// The ban table at its bound (API.md §8 "Bans"): 10,500 bans of distinct
+/// keys, each with a kilobyte of text offered as its note, then the book
+/// saved once (the saver writes at most once a second).
+pub fn ban_table(report: &mut Report, tmp: &std::path::Path) {
+    use cinder::p2p::{BookConfig, Misbehaviour, PeerBook, PeerStore, Time};
+    progress("attack: the ban table at its bound");
+    let dir = tmp.join("bans");
+    let opened = cinder::node::Node::open(
+        &dir,
+        cinder::consensus::ChainParams::regtest(),
+        cinder::node::MempoolLimits::default(),
+    );
+    if let Err(e) = opened {
+        report.push(Figure::not_measured(
+            "ban table: one save at the bound",
+            "ms",
+            Goal::AtMost(1000.0),
+            format!("{e}"),
+        ));
+        return;
+    }
+    let path = dir.join(cinder::node::DATABASE_FILE);
+    let store = match cinder::state::SqlitePeerStore::open(&path) {
+        Ok(store) => store,
+        Err(e) => {
+            report.push(Figure::not_measured(
+                "ban table: one save at the bound",
+                "ms",
+                Goal::AtMost(1000.0),
+                format!("{e}"),
+            ));
+            return;
+        }
+    };
+    let me = cinder::wire::NodeAddr::new([127, 0, 0, 1].into(), 50_000);
+    let mut book = PeerBook::new(BookConfig::full_node(me, 10));
+    let words = "w".repeat(1024);
+    let bans = cinder::p2p::peers::MAX_BANS + 500;
+    let started = Instant::now();
+    for i in 0..bans {
+        let node = cinder::wire::NodeAddr::new(
+            [45, (i >> 16) as u8, (i >> 8) as u8, i as u8].into(),
+            8000,
+        );
+        book.ban(
+            node,
+            Misbehaviour::MalformedAnswer,
+            &words,
+            Time::from_millis(i as u64),
+        );
+    }
+    let banning = started.elapsed();
+    let saved = book.saved();
+    let started = Instant::now();
+    let result = store.save(&saved);
+    let saving = started.elapsed();
+    let kept = saved.banned.len();
+    let note_bytes: usize = saved.banned.iter().map(|b| b.reason.len()).sum();
+    report.push(
+        Figure::new("ban table: bans kept after 10,500", kept as f64, "")
+            .goal(Goal::AtMost(10_000.0))
+            .note(format!(
+                "{bans} bans in {:.0} ms in the book; notes {} B in all (≤ 160 B each + code)",
+                banning.as_secs_f64() * 1000.0,
+                note_bytes
+            )),
+    );
+    report.push(
+        Figure::new(
+            "ban table: one save at the bound",
+            saving.as_secs_f64() * 1000.0,
+            "ms",
+        )
+        .goal(Goal::AtMost(1000.0))
+        .note(match result {
+            Ok(()) => "SQLite, the whole table; at most one save a second".to_string(),
+            Err(e) => format!("failed: {e}"),
+        }),
+    );
+}

@@ -172,6 +172,7 @@ pub fn run(sizes: &Sizes, tmp: Option<PathBuf>, only: &[String]) -> anyhow::Resu
         attacks::slow_body_attack(&mut report);
         attacks::crowd_at_the_seed(&mut report, sizes.attack_crowd);
         attacks::side_branch_flood(&mut report, sizes.attack_side_blocks, 1024 * 1024);
+        attacks::ban_table(&mut report, tmp.path());
     }
     progress("done");
     Ok(report)
