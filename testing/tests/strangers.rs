@@ -17,7 +17,7 @@ use serde_json::Value;
 use support::fake_peer::FakePeer;
 use testing::chain::{self, Coin, owner, payee};
 use testing::lab::node_with_chain;
-use testing::{NodeProcess, SeedProcess, get, get_ok, post, wait_for};
+use testing::{NodeProcess, SeedProcess, get, get_ok, open_fds, post, rss_kib, wait_for};
 
 /// A closed port: nodes of these tests know no seed.
 const NO_SEED: &str = "127.0.0.1:1";
@@ -26,21 +26,6 @@ fn node_json(addr: &str) -> String {
     let (ip, port) = addr.rsplit_once(':').expect("ip:port");
     let ip = ip.trim_start_matches('[').trim_end_matches(']');
     format!(r#"{{"ip_address":"{ip}","port":{port}}}"#)
-}
-
-/// Open descriptors of process `pid`.
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
-}
-
-/// Resident memory of process `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// `/health/` answers, and within a second.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::progress;
 use super::report::{Figure, Goal, Report};
-use crate::{NodeProcess, SeedProcess, get_ok};
+use crate::{NodeProcess, SeedProcess, get_ok, open_fds, rss_kib};
 
 /// A closed port: the victims know no seed unless given one.
 const NO_SEED: &str = "127.0.0.1:1";
@@ -39,19 +39,6 @@ pub struct Watched {
     pub max_health_ms: f64,
     /// Probes not answered within a second.
     pub health_failures: usize,
-}
-
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 impl Watch {
@@ -494,29 +481,24 @@ pub fn ban_table(report: &mut Report, tmp: &std::path::Path) {
     use cinder::p2p::{BookConfig, Misbehaviour, PeerBook, PeerStore, Time};
     progress("attack: the ban table at its bound");
     let dir = tmp.join("bans");
-    let opened = cinder::node::Node::open(
+    let store = cinder::node::Node::open(
         &dir,
         cinder::consensus::ChainParams::regtest(),
         cinder::node::MempoolLimits::default(),
-    );
-    if let Err(e) = opened {
-        report.push(Figure::not_measured(
-            "ban table: one save at the bound",
-            "ms",
-            Goal::AtMost(1000.0),
-            format!("{e}"),
-        ));
-        return;
-    }
-    let path = dir.join(cinder::node::DATABASE_FILE);
-    let store = match cinder::state::SqlitePeerStore::open(&path) {
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|_| {
+        cinder::state::SqlitePeerStore::open(&dir.join(cinder::node::DATABASE_FILE))
+            .map_err(|e| e.to_string())
+    });
+    let store = match store {
         Ok(store) => store,
         Err(e) => {
             report.push(Figure::not_measured(
                 "ban table: one save at the bound",
                 "ms",
                 Goal::AtMost(1000.0),
-                format!("{e}"),
+                e,
             ));
             return;
         }
