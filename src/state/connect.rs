@@ -216,6 +216,9 @@ impl ChainStore {
                 side.insert((work, hash), (prev, u64::try_from(bytes).unwrap_or(0)));
             }
         }
+        // The scan's sum is the truth (the cached figure only says when to
+        // look).
+        total = side.values().map(|(_, bytes)| *bytes).sum();
         let mut deleted = 0u64;
         {
             let mut delete = tx.prepare_cached("DELETE FROM blocks WHERE hash = ?1")?;
