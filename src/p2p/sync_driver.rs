@@ -308,9 +308,6 @@ async fn sync_from(
     timeout: Duration,
 ) -> Result<u64, Stop> {
     let mut progress = Progress::new(candidate);
-    // No side block is pruned while this run works out which bodies it
-    // lacks and brings them: a stored one it counts on must stay.
-    let _incoming = node.sync_bodies_begin();
     // The work of the peer's chain as its headers showed it. Judged on
     // what the peer sent, never on this node's tip: a block relayed to us
     // meanwhile may be stored before our tip shows it.
@@ -445,6 +442,12 @@ async fn download(
     progress: &mut Progress,
     timeout: Duration,
 ) -> Result<(), Stop> {
+    // Side blocks are not pruned while this branch's bodies come in. Only
+    // then: a peer holding a run open (headers that do not show more work
+    // yet) must not suspend the bound on posted side blocks. A stored side
+    // block pruned between the headers and the bodies makes the run stop
+    // silently, and the next run fetches it.
+    let _incoming = node.sync_bodies_begin();
     let mut window = Download::new(missing);
     let (answers_tx, mut answers) =
         mpsc::unbounded_channel::<(u64, Result<Vec<Block>, ClientError>)>();
