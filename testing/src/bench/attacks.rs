@@ -376,6 +376,16 @@ pub fn crowd_at_the_seed(report: &mut Report, crowd: usize) {
     drop(honest);
 }
 
+/// A node knowing no seed, given `blocks` over HTTP (not written
+/// in-process: a binary of an older schema runs the same attacks).
+fn fed_node(blocks: &[cinder::types::Block]) -> NodeProcess {
+    let node = NodeProcess::start(&["--dns", NO_SEED, "--update-interval", "3600"]);
+    for block in &blocks[1..] {
+        crate::post_block(&node.url, block);
+    }
+    node
+}
+
 /// Bytes of the files in `dir` (a node's data directory).
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
@@ -400,12 +410,7 @@ pub fn side_branch_flood(report: &mut Report, count: usize, bytes: usize) {
         bytes / 1024
     ));
     let blocks = crate::chain::blocks(count as u64 + 20, 1);
-    // Posted over HTTP, not written in-process: a binary of another
-    // schema (the one before this bound) runs the same attack.
-    let node = NodeProcess::start(&["--dns", NO_SEED, "--update-interval", "3600"]);
-    for block in &blocks[1..] {
-        crate::post_block(&node.url, block);
-    }
+    let node = fed_node(&blocks);
     let before = dir_bytes(&node.data_dir);
     let watch = Watch::start(node.pid(), &node.url, "/health/");
     let client = reqwest::blocking::Client::builder()
@@ -548,4 +553,227 @@ pub fn ban_table(report: &mut Report, tmp: &std::path::Path) {
             Err(e) => format!("failed: {e}"),
         }),
     );
+}
+
+/// A tiny HTTP server on `127.0.0.1`: `answer` maps a request target to a
+/// JSON body, or `None` to hold the connection and never answer. One
+/// thread per connection (a few at a time here). Its port.
+fn scripted_peer(answer: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Option<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").ok()?;
+    let port = listener.local_addr().ok()?.port();
+    let answer = Arc::new(answer);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                // Keep-alive: one request after another on the connection.
+                loop {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head).to_string();
+                    let target = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    match answer(&target) {
+                        Some(body) => {
+                            let _ = write!(
+                                stream,
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+                                body.len(),
+                                body
+                            );
+                        }
+                        None => {
+                            std::thread::sleep(Duration::from_secs(3600));
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Some(port)
+}
+
+/// A peer serving a chain whose mempool lists 5,000 transactions it never
+/// hands out: how long the victim still says `syncing` after catching up
+/// from it, and how long until it follows a heavier chain shown then.
+pub fn silent_mempool(report: &mut Report) {
+    use cinder::types::{Amount, Hash, TransactionHeader};
+    progress("attack: a sync peer whose 5,000 mempool transactions never come");
+    let blocks = crate::chain::blocks(10, 1);
+    let model = fed_node(&blocks);
+    let claim = get_ok(&model.url, "/blockchain/").to_string();
+    drop(model);
+    let list = cinder::wire::TransactionList {
+        transaction_count: 5000,
+        transaction_headers: (0..5000u64)
+            .map(|i| {
+                let mut h = [0u8; 32];
+                h[..8].copy_from_slice(&(i + 1).to_be_bytes());
+                TransactionHeader {
+                    timestamp: 1,
+                    value: Amount::from_units(1),
+                    fee: Amount::from_units(1),
+                    hash: Hash(h),
+                }
+            })
+            .collect(),
+    };
+    let list = serde_json::to_string(&list).unwrap_or_default();
+    let chain = blocks.clone();
+    let Some(port) = scripted_peer(move |target| {
+        if target.starts_with("/blockchain") {
+            return Some(claim.clone());
+        }
+        if let Some(query) = target.strip_prefix("/headers/?") {
+            let locator: Vec<&str> = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("locator="))
+                .map(|l| l.split(',').collect())
+                .unwrap_or_default();
+            let after = locator
+                .iter()
+                .find_map(|h| chain.iter().position(|b| b.hash.to_string() == *h))
+                .unwrap_or(0);
+            let headers: Vec<_> = chain[after + 1..].iter().map(|b| b.header()).collect();
+            return serde_json::to_string(&headers).ok();
+        }
+        if let Some(hashes) = target.strip_prefix("/blocks/?hashes=") {
+            let wanted: Vec<&str> = hashes.split(',').collect();
+            let found: Vec<_> = chain
+                .iter()
+                .filter(|b| wanted.contains(&b.hash.to_string().as_str()))
+                .collect();
+            return serde_json::to_string(&found).ok();
+        }
+        if target == "/transactions/" {
+            return Some(list.clone());
+        }
+        None
+    }) else {
+        report.push(Figure::not_measured(
+            "silent mempool: syncing after catching up",
+            "s",
+            Goal::AtMost(5.0),
+            "no listener",
+        ));
+        return;
+    };
+    let victim = NodeProcess::start(&[
+        "--dns",
+        NO_SEED,
+        "--update-interval",
+        "3600",
+        "--sync-interval",
+        "1",
+    ]);
+    let watch = Watch::start(victim.pid(), &victim.url, "/health/");
+    let body = format!(r#"{{"ip_address":"127.0.0.1","port":{port}}}"#);
+    let _ = crate::post(&victim.url, "/", &body);
+    let tip = blocks
+        .last()
+        .map(|b| b.hash.to_string())
+        .unwrap_or_default();
+    let limit = Duration::from_secs(60);
+    let started = Instant::now();
+    while started.elapsed() < limit
+        && crate::get(&victim.url, "/blocks/last/").1["hash"] != tip.as_str()
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let caught_up = Instant::now();
+    while caught_up.elapsed() < limit && crate::get(&victim.url, "/health/").1["syncing"] == true {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let syncing_after = caught_up.elapsed();
+    // A heavier chain appears: how long until the victim is on it.
+    let longer = crate::chain::blocks(14, 1);
+    let other = fed_node(&longer);
+    let longer_tip = longer
+        .last()
+        .map(|b| b.hash.to_string())
+        .unwrap_or_default();
+    let _ = crate::post(
+        &victim.url,
+        "/",
+        &format!(r#"{{"ip_address":"127.0.0.1","port":{}}}"#, other.port()),
+    );
+    let shown = Instant::now();
+    while shown.elapsed() < limit
+        && crate::get(&victim.url, "/blocks/last/").1["hash"] != longer_tip.as_str()
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let followed = shown.elapsed();
+    let seen = watch.finish();
+    report.push(
+        Figure::new(
+            "silent mempool: still syncing after catching up",
+            syncing_after.as_secs_f64(),
+            "s",
+        )
+        .goal(Goal::AtMost(5.0))
+        .note("a sync peer listing 5,000 transactions it never sends; 60 s at most measured"),
+    );
+    report.push(
+        Figure::new(
+            "silent mempool: a heavier chain followed after",
+            followed.as_secs_f64(),
+            "s",
+        )
+        .goal(Goal::AtMost(10.0))
+        .note("shown by a new peer; --sync-interval 1; 60 s at most measured"),
+    );
+    watched_figures(report, "silent mempool", &seen);
+}
+
+/// The check as a port scanner or a proxy (API.md §1): the seed's answers
+/// to registrations of a closed port, a silent one and one answering some
+/// text of its own.
+pub fn check_as_scanner(report: &mut Report) {
+    progress("attack: the seed's check as a port scanner");
+    let seed = SeedProcess::start(&["-u", "3600"]);
+    let silent = TcpListener::bind("127.0.0.1:0").ok();
+    let silent_port = silent
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map_or(1, |a| a.port());
+    let secret = "internal-service-secret-42";
+    let junk = scripted_peer(move |_| Some(format!("\"{secret}\""))).unwrap_or(1);
+    let mut answers = std::collections::BTreeSet::new();
+    let mut echoed = 0usize;
+    for port in [1, silent_port, junk] {
+        let body = format!(r#"{{"ip_address":"127.0.0.1","port":{port}}}"#);
+        let (status, answer) = crate::post(&seed.url, "/nodes/", &body);
+        let text = answer.to_string();
+        if text.contains(secret) {
+            echoed += 1;
+        }
+        answers.insert(format!("{status} {}", answer["message"]));
+    }
+    report.push(
+        Figure::new(
+            "seed check: distinct answers for closed, silent and junk ports",
+            answers.len() as f64,
+            "",
+        )
+        .goal(Goal::AtMost(1.0))
+        .note(format!("answers echoing the port's own text: {echoed}")),
+    );
+    report.push(
+        Figure::new(
+            "seed check: answers echoing what the port said",
+            echoed as f64,
+            "",
+        )
+        .goal(Goal::AtMost(0.0)),
+    );
+    drop(silent);
 }

@@ -173,6 +173,8 @@ pub fn run(sizes: &Sizes, tmp: Option<PathBuf>, only: &[String]) -> anyhow::Resu
         attacks::crowd_at_the_seed(&mut report, sizes.attack_crowd);
         attacks::side_branch_flood(&mut report, sizes.attack_side_blocks, 1024 * 1024);
         attacks::ban_table(&mut report, tmp.path());
+        attacks::silent_mempool(&mut report);
+        attacks::check_as_scanner(&mut report);
     }
     progress("done");
     Ok(report)
