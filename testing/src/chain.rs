@@ -146,3 +146,78 @@ pub fn write_into(dir: &Path, blocks: &[Block]) {
             .unwrap_or_else(|e| panic!("block {} refused: {e}", b.height));
     }
 }
+
+/// The answers of a peer that serves `blocks` (`/blockchain/`, `/headers/`,
+/// `/blocks/?hashes=`) and lists a mempool of transactions it never hands
+/// out: anything else is `None`, to be met with silence. The bench's
+/// attacks and the strangers tests play it.
+pub struct SilentMempoolPeer {
+    blocks: Vec<Block>,
+    claim: String,
+    mempool: String,
+}
+
+impl SilentMempoolPeer {
+    /// `claim` is its `/blockchain/` answer; its mempool lists `listed`
+    /// made-up transactions.
+    pub fn new(blocks: Vec<Block>, claim: String, listed: u64) -> SilentMempoolPeer {
+        use cinder::types::TransactionHeader;
+        let list = cinder::wire::TransactionList {
+            transaction_count: listed,
+            transaction_headers: (0..listed)
+                .map(|i| {
+                    let mut h = [0u8; 32];
+                    h[..8].copy_from_slice(&(i + 1).to_be_bytes());
+                    TransactionHeader {
+                        timestamp: 1,
+                        value: Amount::from_units(1),
+                        fee: Amount::from_units(1),
+                        hash: Hash(h),
+                    }
+                })
+                .collect(),
+        };
+        SilentMempoolPeer {
+            blocks,
+            claim,
+            mempool: serde_json::to_string(&list).unwrap_or_default(),
+        }
+    }
+
+    /// The JSON answer to `target` (path and query), or `None`.
+    pub fn answer(&self, target: &str) -> Option<String> {
+        if target.starts_with("/blockchain") {
+            return Some(self.claim.clone());
+        }
+        if let Some(query) = target.strip_prefix("/headers/?") {
+            let locator: Vec<&str> = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("locator="))
+                .map(|l| l.split(',').collect())
+                .unwrap_or_default();
+            let after = locator
+                .iter()
+                .find_map(|h| self.blocks.iter().position(|b| b.hash.to_string() == *h))
+                .unwrap_or(0);
+            let headers: Vec<_> = self.blocks[after + 1..]
+                .iter()
+                .take(2000)
+                .map(Block::header)
+                .collect();
+            return serde_json::to_string(&headers).ok();
+        }
+        if let Some(hashes) = target.strip_prefix("/blocks/?hashes=") {
+            let wanted: Vec<&str> = hashes.split(',').collect();
+            let found: Vec<&Block> = self
+                .blocks
+                .iter()
+                .filter(|b| wanted.contains(&b.hash.to_string().as_str()))
+                .collect();
+            return serde_json::to_string(&found).ok();
+        }
+        if target == "/transactions/" {
+            return Some(self.mempool.clone());
+        }
+        None
+    }
+}

@@ -314,75 +314,15 @@ fn a_transaction_whose_relay_was_missed_reaches_a_peer_through_the_merge() {
     );
 }
 
-/// A peer serving `blocks` (its `/blockchain/` is `claim`) whose mempool
-/// lists `listed` transactions it never hands out: each fetch is silence.
-fn peer_with_a_silent_mempool(
-    blocks: Vec<cinder::types::Block>,
-    claim: Value,
-    listed: usize,
-) -> FakePeer {
-    use cinder::types::{Amount, Hash, TransactionHeader};
-    let list = cinder::wire::TransactionList {
-        transaction_count: listed as u64,
-        transaction_headers: (0..listed)
-            .map(|i| {
-                let mut h = [0u8; 32];
-                h[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
-                TransactionHeader {
-                    timestamp: 1,
-                    value: Amount::from_units(1),
-                    fee: Amount::from_units(1),
-                    hash: Hash(h),
-                }
-            })
-            .collect(),
-    };
-    let list = serde_json::to_value(&list).expect("JSON");
-    FakePeer::start(move |r| {
-        let target = r.target.as_str();
-        if target.starts_with("/blockchain") {
-            return support::fake_peer::json(200, &claim);
-        }
-        if let Some(query) = target.strip_prefix("/headers/?") {
-            let locator: Vec<String> = query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("locator="))
-                .map(|l| l.split(',').map(str::to_string).collect())
-                .unwrap_or_default();
-            let after = locator
-                .iter()
-                .find_map(|h| blocks.iter().position(|b| b.hash.to_string() == *h))
-                .unwrap_or(0);
-            let headers: Vec<_> = blocks[after + 1..]
-                .iter()
-                .take(2000)
-                .map(|b| b.header())
-                .collect();
-            return support::fake_peer::json(200, &serde_json::json!(headers));
-        }
-        if let Some(hashes) = target.strip_prefix("/blocks/?hashes=") {
-            let wanted: Vec<&str> = hashes.split(',').collect();
-            let found: Vec<_> = blocks
-                .iter()
-                .filter(|b| wanted.contains(&b.hash.to_string().as_str()))
-                .collect();
-            return support::fake_peer::json(200, &serde_json::json!(found));
-        }
-        if target == "/transactions/" {
-            return support::fake_peer::json(200, &list);
-        }
-        // A transaction of its mempool, or anything else: silence.
-        None
-    })
-}
-
 #[test]
 fn a_peer_whose_mempool_never_answers_does_not_freeze_sync() {
     let blocks = chain::blocks(10, 1);
     let honest = node_with_chain(&blocks, &["--dns", NO_SEED, "--update-interval", "3600"]);
     let claim = get_ok(&honest.url, "/blockchain/");
     drop(honest);
-    let stalling = peer_with_a_silent_mempool(blocks.clone(), claim, 5000);
+    let script = chain::SilentMempoolPeer::new(blocks.clone(), claim.to_string(), 5000);
+    let stalling =
+        FakePeer::start(move |r| script.answer(&r.target).map(|b| (200, b.into_bytes())));
     let flags = [
         "--dns",
         NO_SEED,

@@ -605,59 +605,13 @@ fn scripted_peer(answer: impl Fn(&str) -> Option<String> + Send + Sync + 'static
 /// hands out: how long the victim still says `syncing` after catching up
 /// from it, and how long until it follows a heavier chain shown then.
 pub fn silent_mempool(report: &mut Report) {
-    use cinder::types::{Amount, Hash, TransactionHeader};
     progress("attack: a sync peer whose 5,000 mempool transactions never come");
     let blocks = crate::chain::blocks(10, 1);
     let model = fed_node(&blocks);
     let claim = get_ok(&model.url, "/blockchain/").to_string();
     drop(model);
-    let list = cinder::wire::TransactionList {
-        transaction_count: 5000,
-        transaction_headers: (0..5000u64)
-            .map(|i| {
-                let mut h = [0u8; 32];
-                h[..8].copy_from_slice(&(i + 1).to_be_bytes());
-                TransactionHeader {
-                    timestamp: 1,
-                    value: Amount::from_units(1),
-                    fee: Amount::from_units(1),
-                    hash: Hash(h),
-                }
-            })
-            .collect(),
-    };
-    let list = serde_json::to_string(&list).unwrap_or_default();
-    let chain = blocks.clone();
-    let Some(port) = scripted_peer(move |target| {
-        if target.starts_with("/blockchain") {
-            return Some(claim.clone());
-        }
-        if let Some(query) = target.strip_prefix("/headers/?") {
-            let locator: Vec<&str> = query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("locator="))
-                .map(|l| l.split(',').collect())
-                .unwrap_or_default();
-            let after = locator
-                .iter()
-                .find_map(|h| chain.iter().position(|b| b.hash.to_string() == *h))
-                .unwrap_or(0);
-            let headers: Vec<_> = chain[after + 1..].iter().map(|b| b.header()).collect();
-            return serde_json::to_string(&headers).ok();
-        }
-        if let Some(hashes) = target.strip_prefix("/blocks/?hashes=") {
-            let wanted: Vec<&str> = hashes.split(',').collect();
-            let found: Vec<_> = chain
-                .iter()
-                .filter(|b| wanted.contains(&b.hash.to_string().as_str()))
-                .collect();
-            return serde_json::to_string(&found).ok();
-        }
-        if target == "/transactions/" {
-            return Some(list.clone());
-        }
-        None
-    }) else {
+    let script = crate::chain::SilentMempoolPeer::new(blocks.clone(), claim, 5000);
+    let Some(port) = scripted_peer(move |target| script.answer(target)) else {
         report.push(Figure::not_measured(
             "silent mempool: syncing after catching up",
             "s",
