@@ -13,6 +13,8 @@ pub mod hash;
 #[cfg(feature = "p2p")]
 pub mod logging;
 pub mod mempool;
+#[cfg(feature = "p2p")]
+pub mod metrics;
 #[cfg(feature = "node")]
 pub mod miner;
 pub mod types;

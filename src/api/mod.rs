@@ -10,6 +10,7 @@ mod blocks;
 mod chain;
 pub mod connections;
 mod error;
+pub mod metrics;
 #[cfg(feature = "node")]
 mod mining;
 pub mod nodes;
@@ -21,7 +22,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::dev::{Service, ServiceRequest};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::Uri;
 use actix_web::http::header::ContentType;
 use actix_web::http::uri::PathAndQuery;
@@ -29,8 +30,9 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 
 pub use error::ApiError;
 
+use crate::metrics::{SeedMetrics, ServerMetrics};
 use connections::{ConnectionCounter, ConnectionSlot, MAX_CONNECTIONS_PER_IP};
-use futures_util::future::Either;
+use std::time::Instant;
 
 #[cfg(feature = "node")]
 use crate::node::{Node, Origin};
@@ -155,9 +157,48 @@ fn over_connection_share(req: &ServiceRequest) -> Option<HttpResponse> {
     })
 }
 
-/// Any path or method no route takes: a JSON 404.
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
+/// Any path or method no route takes: a JSON 404, or a 405 for a known
+/// path asked with a method it does not serve.
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.match_pattern().is_some() {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{} does not serve {}", req.path(), req.method()),
+        ));
+    }
     Err(ApiError::not_found("no such endpoint"))
+}
+
+/// The future of a request through [`around_routes`].
+type Answer =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<ServiceResponse, actix_web::Error>>>>;
+
+/// What every server does before and after its routes: the connection
+/// share (API.md §8), the trailing slash, and the HTTP metrics (§7).
+fn around_routes<S>(
+    metrics: Arc<ServerMetrics>,
+) -> impl Fn(ServiceRequest, &S) -> Answer + Clone + 'static
+where
+    S: Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error>,
+    S::Future: 'static,
+{
+    move |mut req, service| {
+        let started = Instant::now();
+        if let Some(answer) = over_connection_share(&req) {
+            let res = req.into_response(answer);
+            metrics::observe(&metrics, &res, started);
+            return Box::pin(std::future::ready(Ok(res)));
+        }
+        normalize_path(&mut req);
+        let call = service.call(req);
+        let metrics = metrics.clone();
+        Box::pin(async move {
+            let res = call.await?;
+            metrics::observe(&metrics, &res, started);
+            Ok(res)
+        })
+    }
 }
 
 /// Registers every route of a full node (paths without the trailing slash:
@@ -171,6 +212,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/blocks/last", web::get().to(blocks::last_block))
         .route("/blockchain", web::get().to(chain::blockchain))
         .route("/health", web::get().to(chain::health))
+        .route("/metrics", web::get().to(metrics::node_metrics))
         .route("/blocks", web::get().to(blocks::blocks))
         .route("/blocks", web::post().to(blocks::post_block))
         .route("/headers", web::get().to(blocks::headers))
@@ -239,19 +281,17 @@ pub fn serve_node(
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<Server> {
+    let server_metrics = Arc::new(ServerMetrics::new());
+    node.metrics().register(&server_metrics);
     let peers_data = web::Data::from(peers.clone());
     let state = web::Data::new(AppState { node, peers, sync });
+    let metrics_data = web::Data::from(server_metrics.clone());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(peers_data.clone())
-            .wrap_fn(|mut req, service| match over_connection_share(&req) {
-                Some(answer) => Either::Left(std::future::ready(Ok(req.into_response(answer)))),
-                None => {
-                    normalize_path(&mut req);
-                    Either::Right(service.call(req))
-                }
-            })
+            .app_data(metrics_data.clone())
+            .wrap_fn(around_routes(server_metrics.clone()))
             .configure(configure)
             .default_service(web::to(not_found))
     })
@@ -272,18 +312,18 @@ pub fn serve_nodes(
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<Server> {
+    let server_metrics = Arc::new(ServerMetrics::new());
+    let seed_metrics = web::Data::new(SeedMetrics::register(&server_metrics));
     let peers = web::Data::from(peers);
+    let metrics_data = web::Data::from(server_metrics.clone());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(peers.clone())
-            .wrap_fn(|mut req, service| match over_connection_share(&req) {
-                Some(answer) => Either::Left(std::future::ready(Ok(req.into_response(answer)))),
-                None => {
-                    normalize_path(&mut req);
-                    Either::Right(service.call(req))
-                }
-            })
+            .app_data(metrics_data.clone())
+            .app_data(seed_metrics.clone())
+            .wrap_fn(around_routes(server_metrics.clone()))
             .configure(nodes::configure)
+            .route("/metrics", web::get().to(metrics::seed_metrics))
             .default_service(web::to(not_found))
     })
     .on_connect(count_connections(ConnectionCounter::new(

@@ -93,6 +93,16 @@ impl Node {
 
     /// [`Node::submit_block`] naming where the block came from.
     pub fn submit_block_from(&self, block: &Block, origin: Origin) -> Result<Accepted, Rejected> {
+        let result = self.take_block(block, origin);
+        let answer = match &result {
+            Ok(status) => status.as_str(),
+            Err(e) => e.code(),
+        };
+        self.metrics.block(origin.block_label(), answer);
+        result
+    }
+
+    fn take_block(&self, block: &Block, origin: Origin) -> Result<Accepted, Rejected> {
         // Steps 1–2: nothing to look up.
         check_block_shape(block)?;
         check_block_hash(block)?;
@@ -304,6 +314,7 @@ impl Node {
         }
         let tip = store.tip()?;
         if tip.hash != old_tip {
+            self.metrics.reorganizations.inc();
             let returned_txs = {
                 let mut pool = self.pool();
                 let (returned, admitted, dropped) =
@@ -402,7 +413,15 @@ impl Node {
         let (mut admitted, mut dropped) = (0usize, 0usize);
         let mut returned = Vec::new();
         for (tx, from_block) in returning.chain(kept) {
-            match self.admit(store, pool, tx, Ok(()), None, Policy::Returning) {
+            let result = self.admit(store, pool, tx, Ok(()), None, Policy::Returning);
+            if from_block {
+                // A new intake of the pool (API.md §7 `reorg`); the old
+                // pool's own transactions were counted when they came.
+                let answer = result.as_ref().map_or_else(|e| e.code(), |_| "accepted");
+                self.metrics
+                    .transaction(Origin::Returned.transaction_label(), answer);
+            }
+            match result {
                 Ok(tx) => {
                     admitted += 1;
                     if from_block {

@@ -26,6 +26,27 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// The `origin` label of `cinder_blocks_total` (API.md §7).
+    pub fn block_label(&self) -> &'static str {
+        match self {
+            Origin::Api => "api",
+            Origin::Peer(_) => "peer",
+            Origin::Miner => "miner",
+            Origin::Sync => "sync",
+            Origin::Restart => "restart",
+            Origin::Returned => "reorg",
+        }
+    }
+
+    /// The `origin` label of `cinder_transactions_total` (API.md §7): a
+    /// sync's transactions come from the mempool merge.
+    pub fn transaction_label(&self) -> &'static str {
+        match self {
+            Origin::Sync => "merge",
+            other => other.block_label(),
+        }
+    }
+
     /// The peer to skip when relaying.
     pub fn peer(&self) -> Option<NodeAddr> {
         match self {

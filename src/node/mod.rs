@@ -28,6 +28,7 @@ pub use transactions::TxRejected;
 
 use crate::consensus::ChainParams;
 use crate::mempool::{self, AddressView, Mempool};
+use crate::metrics::NodeMetrics;
 use crate::state::{ChainStore, PoolJournal, StoreError};
 use crate::types::{Address, Hash, Target, Transaction};
 
@@ -144,6 +145,8 @@ pub struct Node {
     mempool: Mutex<Mempool>,
     /// The mempool's size, readable without its lock.
     mempool_len: AtomicUsize,
+    /// The bytes of the mempool's transactions, readable without its lock.
+    mempool_bytes: AtomicUsize,
     /// Most transactions the mempool holds (`--mempool-max-count`).
     mempool_max_count: usize,
     /// Most bytes of lighter side-branch blocks kept (`--max-side-bytes`).
@@ -157,6 +160,7 @@ pub struct Node {
     events: broadcast::Sender<NodeEvent>,
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
     fault: Option<blocks::FaultPoint>,
+    metrics: NodeMetrics,
 }
 
 /// Held while a sync brings bodies ([`Node::sync_bodies_begin`]).
@@ -198,6 +202,7 @@ impl Node {
             store: Mutex::new(store),
             mempool: Mutex::new(Mempool::new(limits.max_count, limits.max_size)),
             mempool_len: AtomicUsize::new(0),
+            mempool_bytes: AtomicUsize::new(0),
             mempool_max_count: limits.max_count,
             max_side_bytes: DEFAULT_MAX_SIDE_BYTES,
             sync_bodies: AtomicUsize::new(0),
@@ -207,6 +212,7 @@ impl Node {
             events: broadcast::channel(EVENT_CAPACITY).0,
             clock: Box::new(unix_now),
             fault: blocks::FaultPoint::from_env(),
+            metrics: NodeMetrics::new(),
         };
         node.settle_on_heaviest()?;
         Ok(node)
@@ -340,6 +346,27 @@ impl Node {
     /// Call with the pool locked after changing it.
     fn pool_changed(&self, pool: &Mempool) {
         self.mempool_len.store(pool.len(), Ordering::Release);
+        self.mempool_bytes
+            .store(pool.total_size(), Ordering::Release);
+    }
+
+    /// What the node counts (API.md §7), to register in a server's registry.
+    pub fn metrics(&self) -> &NodeMetrics {
+        &self.metrics
+    }
+
+    /// The bytes of the mempool's transactions, without the pool's lock.
+    pub fn mempool_bytes(&self) -> usize {
+        self.mempool_bytes.load(Ordering::Acquire)
+    }
+
+    /// Bytes of the chain database on disk, with its write-ahead log.
+    pub fn database_bytes(&self) -> u64 {
+        let path = &self.reads.path;
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        size(path) + size(Path::new(&wal))
     }
 
     /// The target the next block must carry.

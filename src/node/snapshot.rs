@@ -18,6 +18,8 @@ pub struct ChainSnapshot {
     pub info: ChainInfo,
     /// `GET /blocks/last/`, serialised once (shared by every answer).
     pub tip_summary_json: actix_web::web::Bytes,
+    /// The tip's timestamp (`cinder_chain_best_timestamp_seconds`).
+    pub best_timestamp: u64,
     /// What the next block must satisfy (PROTOCOL.md §6–§7).
     pub next: ParentContext,
     /// `GET /blockchain/` serialised once, up to and including
@@ -40,15 +42,17 @@ impl ChainSnapshot {
             .record(&info.best_hash)?
             .ok_or_else(|| StoreError::Corrupt(format!("tip {} not stored", info.best_hash)))?;
         let next = store.parent_context(&tip)?;
-        let summary = match connected {
-            Some(block) if block.hash == info.best_hash => serde_json::to_string(&block.summary()),
+        let (summary, best_timestamp) = match connected {
+            Some(block) if block.hash == info.best_hash => {
+                (serde_json::to_string(&block.summary()), block.timestamp)
+            }
             _ => {
                 let json = state::block_json(conn, &info.best_hash)?.ok_or_else(|| {
                     StoreError::Corrupt(format!("tip {} not stored", info.best_hash))
                 })?;
                 let block: Block =
                     serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                serde_json::to_string(&block.summary())
+                (serde_json::to_string(&block.summary()), block.timestamp)
             }
         };
         let tip_summary_json = summary
@@ -57,6 +61,7 @@ impl ChainSnapshot {
         let mut snapshot = ChainSnapshot {
             info,
             tip_summary_json,
+            best_timestamp,
             next,
             blockchain_json_head: String::new(),
         };

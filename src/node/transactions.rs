@@ -27,6 +27,17 @@ pub enum TxRejected {
     Store(#[from] StoreError),
 }
 
+impl TxRejected {
+    /// The API's error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TxRejected::Rule(e) => e.code(),
+            TxRejected::Policy(e) => e.code(),
+            TxRejected::Store(_) => "internal",
+        }
+    }
+}
+
 /// Which mempool policy applies on admission.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Policy {
@@ -52,7 +63,18 @@ impl Node {
         tx: Transaction,
         origin: Origin,
     ) -> Result<Arc<Transaction>, TxRejected> {
-        let admitted = self.accept_transaction(tx, None)?;
+        let admitted = self.accept_transaction(tx, None);
+        let label = origin.transaction_label();
+        let admitted = match admitted {
+            Ok(tx) => {
+                self.metrics.transaction(label, "accepted");
+                tx
+            }
+            Err(e) => {
+                self.metrics.transaction(label, e.code());
+                return Err(e);
+            }
+        };
         self.publish(NodeEvent::TransactionAdmitted {
             tx: admitted.clone(),
             origin,
@@ -68,10 +90,16 @@ impl Node {
         let (mut kept, mut dropped) = (0, 0);
         let mut gone = Vec::new();
         for (seq, hash, json) in rows {
-            let accepted = match serde_json::from_str::<Transaction>(&json) {
-                Ok(tx) => self.accept_transaction(tx, Some(seq)).is_ok(),
-                Err(_) => false,
+            let result = match serde_json::from_str::<Transaction>(&json) {
+                Ok(tx) => self
+                    .accept_transaction(tx, Some(seq))
+                    .map(|_| ())
+                    .map_err(|e| e.code()),
+                Err(_) => Err("malformed"),
             };
+            let accepted = result.is_ok();
+            self.metrics
+                .transaction("restart", result.err().unwrap_or("accepted"));
             if accepted {
                 kept += 1;
             } else {

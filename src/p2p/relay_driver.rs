@@ -21,6 +21,7 @@ pub type PeerSource = Arc<dyn Fn() -> Vec<NodeAddr> + Send + Sync>;
 /// (`X-Cinder-Node`) on every post.
 pub async fn run(node: Arc<Node>, client: Client, peers: PeerSource) {
     let mut events = node.subscribe();
+    let metrics = node.metrics().clone();
     drop(node);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(NodeAddr, Outcome)>();
     let mut relay = Relay::new();
@@ -57,17 +58,19 @@ pub async fn run(node: Arc<Node>, client: Client, peers: PeerSource) {
         for post in relay.next_posts(Instant::now()) {
             let client = client.to(post.peer).with_timeout(post.item.timeout());
             let done = done_tx.clone();
+            let metrics = metrics.clone();
             tokio::spawn(async move {
                 let hash = post.item.hash();
                 let result = match &post.item {
                     Item::Block(b) => client.post_block(b).await.map(|_| ()),
                     Item::Transaction(t) => client.post_transaction(t).await.map(|_| ()),
                 };
-                let outcome = match &result {
-                    Ok(()) => Outcome::Answered,
-                    Err(e) if e.is_silence() => Outcome::Silent,
-                    Err(_) => Outcome::Answered,
+                let (outcome, counted) = match &result {
+                    Ok(()) => (Outcome::Answered, "accepted"),
+                    Err(e) if e.is_silence() => (Outcome::Silent, "silent"),
+                    Err(_) => (Outcome::Answered, "refused"),
                 };
+                metrics.relay_post(post.item.is_block(), counted);
                 match result {
                     Ok(()) => tracing::debug!(peer = %post.peer, %hash, "relay: posted"),
                     Err(e) => tracing::debug!(peer = %post.peer, %hash, "relay: {e}"),

@@ -308,6 +308,9 @@ async fn sync_from(
     timeout: Duration,
 ) -> Result<u64, Stop> {
     let mut progress = Progress::new(candidate);
+    node.metrics()
+        .sync_target_height
+        .set(i64::try_from(candidate.height).unwrap_or(i64::MAX));
     // The work of the peer's chain as its headers showed it. Judged on
     // what the peer sent, never on this node's tip: a block relayed to us
     // meanwhile may be stored before our tip shows it.
