@@ -134,6 +134,7 @@ impl<'de> Deserialize<'de> for Work {
 
 /// One entry of the rich list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct RichEntry {
     pub address: Address,
     pub balance: Amount,
@@ -141,6 +142,7 @@ pub struct RichEntry {
 
 /// `GET /blockchain/` (API.md §2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct BlockchainInfo {
     pub name: String,
     pub height: u64,
@@ -158,6 +160,7 @@ pub struct BlockchainInfo {
 
 /// `GET /health/` (API.md §7).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct Health {
     pub status: String,
     pub height: u64,
@@ -168,6 +171,7 @@ pub struct Health {
 /// How an accepted block changed the chain (API.md §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub enum BlockStatus {
     Connected,
     SideChain,
@@ -186,6 +190,7 @@ impl BlockStatus {
 
 /// `200` of `POST /blocks/`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct BlockAccepted {
     pub status: BlockStatus,
     pub hash: Hash,
@@ -194,6 +199,7 @@ pub struct BlockAccepted {
 
 /// `GET /transactions/` and `GET /blocks/{bid}/transactions/`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct TransactionList {
     pub transaction_count: u64,
     pub transaction_headers: Vec<TransactionHeader>,
@@ -202,6 +208,7 @@ pub struct TransactionList {
 /// Where a transaction is, as `GET /transactions/{hash}/status/` says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub enum TransactionState {
     Mempool,
     Confirmed,
@@ -211,6 +218,7 @@ pub enum TransactionState {
 /// `GET /transactions/{hash}/status/` (API.md §4): `block_height` and
 /// `confirmations` only when confirmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct TransactionStatus {
     pub status: TransactionState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -251,6 +259,7 @@ impl TransactionStatus {
 /// output of a mempool transaction; `coinbase` outputs mature counting from
 /// `block_height`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct UnspentOutput {
     pub block_height: Option<u64>,
     pub transaction_hash: Hash,
@@ -262,6 +271,7 @@ pub struct UnspentOutput {
 
 /// `GET /utxo/{address}/[?mempool=true]`: the unspent outputs and their sum.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct UnspentOutputs {
     pub utxo_outputs: Vec<UnspentOutput>,
     pub balance: Amount,
@@ -269,6 +279,7 @@ pub struct UnspentOutputs {
 
 /// `GET /addresses/{address}/` (API.md §5).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct AddressInfo {
     pub address: Address,
     /// Confirmed balance, immature coinbase outputs included.
@@ -298,6 +309,7 @@ impl AddressInfo {
 /// One entry of `GET /addresses/{address}/mempool/`: a mempool transaction
 /// and the signed change it makes to the address's balance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct AddressMempoolEntry {
     pub hash: Hash,
     pub timestamp: u64,
@@ -307,6 +319,7 @@ pub struct AddressMempoolEntry {
 /// One entry of `GET /addresses/{address}/transactions/`: a confirmed
 /// transaction and the signed change it made to the address's balance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct AddressHistoryEntry {
     pub hash: Hash,
     pub block_height: u64,
@@ -316,6 +329,7 @@ pub struct AddressHistoryEntry {
 
 /// The body of every non-200 answer (API.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: String,
     pub message: String,

@@ -933,7 +933,6 @@ fn paths_work_with_and_without_the_trailing_slash() {
 fn unknown_routes_are_json_404s() {
     let node = vector_node();
     for path in [
-        "/",
         "/nope",
         "/nope/",
         "/block/1/",
@@ -948,21 +947,30 @@ fn unknown_routes_are_json_404s() {
     let (status, body) = node.post("/nope/", "{}");
     assert_eq!(status, 404);
     assert_error_body("POST /nope/", &body, "not_found");
-    // A method a path does not take: no such endpoint either, in JSON.
+    // A method a known path does not take: 405 in JSON, with the methods
+    // it does take (API.md top).
     let client = reqwest::blocking::Client::new();
-    for (method, path) in [
-        ("POST", "/blockchain/"),
-        ("POST", "/blocks/1/"),
-        ("DELETE", "/blocks/"),
-        ("PUT", "/transactions/"),
+    for (method, path, allow) in [
+        ("POST", "/blockchain/", "GET"),
+        ("POST", "/blocks/1/", "GET"),
+        ("DELETE", "/blocks/", "GET, POST"),
+        ("PUT", "/transactions/", "GET, POST"),
+        ("GET", "/", "POST"),
+        ("PUT", "/nodes/", "GET, POST, DELETE"),
     ] {
         let response = client
             .request(method.parse().unwrap(), format!("{}{path}", node.url))
             .send()
             .unwrap();
-        assert_eq!(response.status().as_u16(), 404, "{method} {path}");
+        assert_eq!(response.status().as_u16(), 405, "{method} {path}");
+        let allowed = response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        assert_eq!(allowed.as_deref(), Some(allow), "{method} {path}");
         let body: Value = response.json().expect("a JSON error body");
-        assert_error_body(&format!("{method} {path}"), &body, "not_found");
+        assert_error_body(&format!("{method} {path}"), &body, "method_not_allowed");
     }
 }
 

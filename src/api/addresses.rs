@@ -1,6 +1,7 @@
 //! Addresses and unspent outputs (API.md §5), written as the shapes of
 //! [`crate::wire`].
 
+use actix_web::get;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::params::{parse_address, parse_hash, query_map, query_u64};
@@ -82,6 +83,12 @@ async fn unspent(
     })
 }
 
+#[utoipa::path(
+    tag = "addresses",
+    params(("address" = crate::types::Address, Path, description = "An address: 0x and 40 hex digits, lowercase or checksummed"), ("mempool" = Option<bool>, Query, description = "true: as the mempool sees them (default false)")),
+    responses((status = 200, description = "Success", body = crate::wire::UnspentOutputs), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/utxo/{address}")]
 pub async fn utxo(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -92,6 +99,12 @@ pub async fn utxo(
     Ok(HttpResponse::Ok().json(answer))
 }
 
+#[utoipa::path(
+    tag = "addresses",
+    params(("address" = crate::types::Address, Path, description = "An address: 0x and 40 hex digits, lowercase or checksummed"), ("mempool" = Option<bool>, Query, description = "true: as the mempool sees them (default false)")),
+    responses((status = 200, description = "Success", body = Vec<crate::wire::UnspentOutput>), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/utxo/{address}/outputs")]
 pub async fn utxo_outputs(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -102,6 +115,12 @@ pub async fn utxo_outputs(
     Ok(HttpResponse::Ok().json(answer.utxo_outputs))
 }
 
+#[utoipa::path(
+    tag = "addresses",
+    params(("address" = crate::types::Address, Path, description = "An address: 0x and 40 hex digits, lowercase or checksummed"), ("hash" = crate::types::Hash, Path, description = "The transaction that created the outputs"), ("mempool" = Option<bool>, Query, description = "true: as the mempool sees them (default false)")),
+    responses((status = 200, description = "Success", body = Vec<crate::wire::UnspentOutput>), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/utxo/{address}/outputs/{hash}")]
 pub async fn utxo_outputs_of(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -119,7 +138,13 @@ pub async fn utxo_outputs_of(
     Ok(HttpResponse::Ok().json(items))
 }
 
-pub async fn address(
+#[utoipa::path(
+    tag = "addresses",
+    params(("address" = crate::types::Address, Path, description = "An address: 0x and 40 hex digits, lowercase or checksummed")),
+    responses((status = 200, description = "Success", body = crate::wire::AddressInfo), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/addresses/{address}")]
+pub async fn address_info(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -144,6 +169,12 @@ pub async fn address(
     }))
 }
 
+#[utoipa::path(
+    tag = "addresses",
+    params(("address" = crate::types::Address, Path, description = "An address: 0x and 40 hex digits, lowercase or checksummed"), ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "1-1000, default 50"), ("before" = Option<crate::types::Hash>, Query, description = "The hash of the last entry of the previous page")),
+    responses((status = 200, description = "Success", body = Vec<crate::wire::AddressHistoryEntry>), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/addresses/{address}/transactions")]
 pub async fn address_transactions(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -177,6 +208,12 @@ pub async fn address_transactions(
     Ok(HttpResponse::Ok().json(items))
 }
 
+#[utoipa::path(
+    tag = "addresses",
+    params(("address" = crate::types::Address, Path, description = "An address: 0x and 40 hex digits, lowercase or checksummed")),
+    responses((status = 200, description = "Success", body = Vec<crate::wire::AddressMempoolEntry>), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/addresses/{address}/mempool")]
 pub async fn address_mempool(
     state: web::Data<AppState>,
     path: web::Path<String>,

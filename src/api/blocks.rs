@@ -1,6 +1,7 @@
 //! Blocks and headers (API.md §3).
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{get, post};
 use serde_json::json;
 
 use super::params::{
@@ -45,10 +46,21 @@ async fn load_block(state: &AppState, bid: &str) -> Result<Block, ApiError> {
 }
 
 /// `GET /blocks/last/`, the hottest read: served from the snapshot.
+#[utoipa::path(
+    tag = "blocks",
+    responses((status = 200, description = "Success", body = crate::types::BlockSummary), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/blocks/last")]
 pub async fn last_block(state: web::Data<AppState>) -> HttpResponse {
     json_response(state.node.snapshot().tip_summary_json.clone())
 }
 
+#[utoipa::path(
+    tag = "blocks",
+    params(("bid" = String, Path, pattern = r"^([0-9]{1,20}|last|[0-9a-f]{64})$", description = "A height, `last`, or a block hash (64 hex)")),
+    responses((status = 200, description = "Success", body = crate::types::BlockSummary), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/blocks/{bid}")]
 pub async fn block_summary(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -58,6 +70,12 @@ pub async fn block_summary(
     Ok(HttpResponse::Ok().json(block.summary()))
 }
 
+#[utoipa::path(
+    tag = "blocks",
+    params(("bid" = String, Path, pattern = r"^([0-9]{1,20}|last|[0-9a-f]{64})$", description = "A height, `last`, or a block hash (64 hex)")),
+    responses((status = 200, description = "Success", body = crate::types::Block), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/blocks/{bid}/full")]
 pub async fn block_full(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -66,6 +84,12 @@ pub async fn block_full(
     Ok(HttpResponse::Ok().json(block))
 }
 
+#[utoipa::path(
+    tag = "blocks",
+    params(("bid" = String, Path, pattern = r"^([0-9]{1,20}|last|[0-9a-f]{64})$", description = "A height, `last`, or a block hash (64 hex)")),
+    responses((status = 200, description = "Success", body = crate::wire::TransactionList), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/blocks/{bid}/transactions")]
 pub async fn block_transactions(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -94,6 +118,12 @@ fn index(text: &str, what: &str) -> Result<usize, ApiError> {
     }
 }
 
+#[utoipa::path(
+    tag = "blocks",
+    params(("bid" = String, Path, pattern = r"^([0-9]{1,20}|last|[0-9a-f]{64})$", description = "A height, `last`, or a block hash (64 hex)"), ("tid" = String, Path, pattern = r"^([0-9]{1,20}|[0-9a-f]{64})$", description = "An index in the block or a transaction hash")),
+    responses((status = 200, description = "Success", body = crate::types::Transaction), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/blocks/{bid}/transactions/{tid}")]
 pub async fn block_transaction(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -103,6 +133,12 @@ pub async fn block_transaction(
     Ok(HttpResponse::Ok().json(tx))
 }
 
+#[utoipa::path(
+    tag = "blocks",
+    params(("bid" = String, Path, pattern = r"^([0-9]{1,20}|last|[0-9a-f]{64})$", description = "A height, `last`, or a block hash (64 hex)"), ("tid" = String, Path, pattern = r"^([0-9]{1,20}|[0-9a-f]{64})$", description = "An index in the block or a transaction hash")),
+    responses((status = 200, description = "Success", body = Vec<crate::types::Input>), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/blocks/{bid}/transactions/{tid}/inputs")]
 pub async fn transaction_inputs(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -112,6 +148,12 @@ pub async fn transaction_inputs(
     Ok(HttpResponse::Ok().json(tx.inputs))
 }
 
+#[utoipa::path(
+    tag = "blocks",
+    params(("bid" = String, Path, pattern = r"^([0-9]{1,20}|last|[0-9a-f]{64})$", description = "A height, `last`, or a block hash (64 hex)"), ("tid" = String, Path, pattern = r"^([0-9]{1,20}|[0-9a-f]{64})$", description = "An index in the block or a transaction hash"), ("iid" = String, Path, pattern = r"^[0-9]{1,20}$", description = "An input index")),
+    responses((status = 200, description = "Success", body = crate::types::Input), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/blocks/{bid}/transactions/{tid}/inputs/{iid}")]
 pub async fn transaction_input(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -126,6 +168,12 @@ pub async fn transaction_input(
     Ok(HttpResponse::Ok().json(input))
 }
 
+#[utoipa::path(
+    tag = "blocks",
+    params(("bid" = String, Path, pattern = r"^([0-9]{1,20}|last|[0-9a-f]{64})$", description = "A height, `last`, or a block hash (64 hex)"), ("tid" = String, Path, pattern = r"^([0-9]{1,20}|[0-9a-f]{64})$", description = "An index in the block or a transaction hash")),
+    responses((status = 200, description = "Success", body = Vec<crate::types::Output>), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/blocks/{bid}/transactions/{tid}/outputs")]
 pub async fn transaction_outputs(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -135,6 +183,12 @@ pub async fn transaction_outputs(
     Ok(HttpResponse::Ok().json(tx.outputs))
 }
 
+#[utoipa::path(
+    tag = "blocks",
+    params(("bid" = String, Path, pattern = r"^([0-9]{1,20}|last|[0-9a-f]{64})$", description = "A height, `last`, or a block hash (64 hex)"), ("tid" = String, Path, pattern = r"^([0-9]{1,20}|[0-9a-f]{64})$", description = "An index in the block or a transaction hash"), ("oid" = String, Path, pattern = r"^[0-9]{1,20}$", description = "An output index")),
+    responses((status = 200, description = "Success", body = crate::types::Output), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/blocks/{bid}/transactions/{tid}/outputs/{oid}")]
 pub async fn transaction_output(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -175,7 +229,13 @@ fn split_hashes(text: &str, what: &str, max: usize) -> Result<Vec<Hash>, ApiErro
 }
 
 /// `GET /blocks/?from=&limit=` or `GET /blocks/?hashes=`.
-pub async fn blocks(
+#[utoipa::path(
+    tag = "blocks",
+    params(("from" = Option<u64>, Query, description = "First height (with limit; default 0)"), ("limit" = Option<u64>, Query, minimum = 1, maximum = 100, description = "1-100, default 100"), ("hashes" = Option<String>, Query, pattern = r"^[0-9a-f]{64}(,[0-9a-f]{64}){0,99}$", description = "Comma-separated block hashes (at most 100), instead of from")),
+    responses((status = 200, description = "Success", body = Vec<crate::types::Block>), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/blocks")]
+pub async fn get_blocks(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -224,7 +284,13 @@ pub async fn blocks(
 }
 
 /// `GET /headers/?locator=&limit=`.
-pub async fn headers(
+#[utoipa::path(
+    tag = "blocks",
+    params(("locator" = Option<String>, Query, pattern = r"^[0-9a-f]{64}(,[0-9a-f]{64}){0,63}$", description = "Comma-separated block hashes, newest first (at most 64)"), ("limit" = Option<u64>, Query, minimum = 1, maximum = 2000, description = "1-2000, default 2000")),
+    responses((status = 200, description = "Success", body = Vec<crate::types::BlockHeader>), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/headers")]
+pub async fn get_headers(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -254,6 +320,13 @@ pub async fn headers(
 }
 
 /// `POST /blocks/`.
+#[utoipa::path(
+    tag = "blocks",
+    params(("X-Cinder-Node" = Option<String>, Header, description = "ip:port of the relaying node (API.md §8)")),
+    request_body(content = crate::types::Block, description = "A whole block", content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::wire::BlockAccepted), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[post("/blocks")]
 pub async fn post_block(
     state: web::Data<AppState>,
     req: HttpRequest,

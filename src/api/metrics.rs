@@ -1,5 +1,6 @@
 //! `GET /metrics` (API.md §7) and the HTTP metrics of every answer.
 
+use actix_web::get;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -75,6 +76,11 @@ pub async fn render(
 
 /// `GET /metrics` of a full node.
 #[cfg(feature = "node")]
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Success", body = String, content_type = "text/plain"), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/metrics")]
 pub async fn node_metrics(
     state: web::Data<super::AppState>,
     metrics: web::Data<ServerMetrics>,
@@ -109,6 +115,11 @@ pub async fn node_metrics(
 }
 
 /// `GET /metrics` of the seed.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Success", body = String, content_type = "text/plain"), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/metrics")]
 pub async fn seed_metrics(
     peers: web::Data<crate::p2p::Peers>,
     metrics: web::Data<ServerMetrics>,

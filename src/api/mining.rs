@@ -1,10 +1,17 @@
 //! `GET /mining/template/` (API.md §6).
 
+use actix_web::get;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::params::{parse_address, query_map};
 use super::{ApiError, AppState};
 
+#[utoipa::path(
+    tag = "mining",
+    params(("address" = crate::types::Address, Query, description = "The address the coinbase pays")),
+    responses((status = 200, description = "Success", body = crate::types::Block), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/mining/template")]
 pub async fn template(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -14,6 +14,7 @@ pub mod metrics;
 #[cfg(feature = "node")]
 mod mining;
 pub mod nodes;
+pub mod openapi;
 pub mod params;
 #[cfg(feature = "node")]
 mod transactions;
@@ -33,6 +34,8 @@ pub use error::ApiError;
 use crate::metrics::{SeedMetrics, ServerMetrics};
 use connections::{ConnectionCounter, ConnectionSlot, MAX_CONNECTIONS_PER_IP};
 use std::time::Instant;
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 #[cfg(feature = "node")]
 use crate::node::{Node, Origin};
@@ -159,15 +162,25 @@ fn over_connection_share(req: &ServiceRequest) -> Option<HttpResponse> {
 
 /// Any path or method no route takes: a JSON 404, or a 405 for a known
 /// path asked with a method it does not serve.
-pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
-    if req.match_pattern().is_some() {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{} does not serve {}", req.path(), req.method()),
-        ));
+pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    let Some(pattern) = req.match_pattern() else {
+        return actix_web::ResponseError::error_response(&ApiError::not_found("no such endpoint"));
+    };
+    let mut answer = actix_web::ResponseError::error_response(&ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not serve {}", req.path(), req.method()),
+    ));
+    let allowed = req
+        .app_data::<web::Data<openapi::Document>>()
+        .and_then(|doc| doc.allowed(&pattern))
+        .and_then(|methods| actix_web::http::header::HeaderValue::from_str(methods).ok());
+    if let Some(methods) = allowed {
+        answer
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, methods);
     }
-    Err(ApiError::not_found("no such endpoint"))
+    answer
 }
 
 /// The future of a request through [`around_routes`].
@@ -208,66 +221,41 @@ where
 /// that path went through two of them): the hottest reads are plain paths,
 /// registered before any pattern.
 #[cfg(feature = "node")]
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/blocks/last", web::get().to(blocks::last_block))
-        .route("/blockchain", web::get().to(chain::blockchain))
-        .route("/health", web::get().to(chain::health))
-        .route("/metrics", web::get().to(metrics::node_metrics))
-        .route("/blocks", web::get().to(blocks::blocks))
-        .route("/blocks", web::post().to(blocks::post_block))
-        .route("/headers", web::get().to(blocks::headers))
-        .route("/transactions", web::get().to(transactions::list))
-        .route("/transactions", web::post().to(transactions::post))
-        .route("/mining/template", web::get().to(mining::template))
-        .route("/blocks/{bid}", web::get().to(blocks::block_summary))
-        .route("/blocks/{bid}/full", web::get().to(blocks::block_full))
-        .route(
-            "/blocks/{bid}/transactions",
-            web::get().to(blocks::block_transactions),
-        )
-        .route(
-            "/blocks/{bid}/transactions/{tid}",
-            web::get().to(blocks::block_transaction),
-        )
-        .route(
-            "/blocks/{bid}/transactions/{tid}/inputs",
-            web::get().to(blocks::transaction_inputs),
-        )
-        .route(
-            "/blocks/{bid}/transactions/{tid}/inputs/{iid}",
-            web::get().to(blocks::transaction_input),
-        )
-        .route(
-            "/blocks/{bid}/transactions/{tid}/outputs",
-            web::get().to(blocks::transaction_outputs),
-        )
-        .route(
-            "/blocks/{bid}/transactions/{tid}/outputs/{oid}",
-            web::get().to(blocks::transaction_output),
-        )
-        .route("/transactions/{tid}", web::get().to(transactions::get))
-        .route(
-            "/transactions/{hash}/status",
-            web::get().to(transactions::status),
-        )
-        .route("/utxo/{address}", web::get().to(addresses::utxo))
-        .route(
-            "/utxo/{address}/outputs",
-            web::get().to(addresses::utxo_outputs),
-        )
-        .route(
-            "/utxo/{address}/outputs/{hash}",
-            web::get().to(addresses::utxo_outputs_of),
-        )
-        .route("/addresses/{address}", web::get().to(addresses::address))
-        .route(
-            "/addresses/{address}/transactions",
-            web::get().to(addresses::address_transactions),
-        )
-        .route(
-            "/addresses/{address}/mempool",
-            web::get().to(addresses::address_mempool),
-        );
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(blocks::last_block)
+        .service(chain::blockchain)
+        .service(chain::health)
+        .service(metrics::node_metrics)
+        .service(openapi::openapi_json)
+        .service(blocks::get_blocks)
+        .service(blocks::post_block)
+        .service(blocks::get_headers)
+        .service(transactions::mempool_list)
+        .service(transactions::post_transaction)
+        .service(mining::template)
+        .service(blocks::block_summary)
+        .service(blocks::block_full)
+        .service(blocks::block_transactions)
+        .service(blocks::block_transaction)
+        .service(blocks::transaction_inputs)
+        .service(blocks::transaction_input)
+        .service(blocks::transaction_outputs)
+        .service(blocks::transaction_output)
+        .service(transactions::mempool_transaction)
+        .service(transactions::transaction_status)
+        .service(addresses::utxo)
+        .service(addresses::utxo_outputs)
+        .service(addresses::utxo_outputs_of)
+        .service(addresses::address_info)
+        .service(addresses::address_transactions)
+        .service(addresses::address_mempool);
+    cfg.configure(nodes::configure);
+}
+
+/// Every route of the seed (API.md §1 and §7).
+pub fn configure_seed(cfg: &mut ServiceConfig) {
+    cfg.service(metrics::seed_metrics)
+        .service(openapi::openapi_json);
     cfg.configure(nodes::configure);
 }
 
@@ -286,13 +274,21 @@ pub fn serve_node(
     let peers_data = web::Data::from(peers.clone());
     let state = web::Data::new(AppState { node, peers, sync });
     let metrics_data = web::Data::from(server_metrics.clone());
+    let document = web::Data::new(openapi::document(
+        "Cinder full node",
+        "The JSON API of a Cinder full node (API.md §1-§8)",
+        configure,
+    ));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(peers_data.clone())
             .app_data(metrics_data.clone())
+            .app_data(document.clone())
             .wrap_fn(around_routes(server_metrics.clone()))
+            .into_utoipa_app()
             .configure(configure)
+            .into_app()
             .default_service(web::to(not_found))
     })
     .on_connect(count_connections(ConnectionCounter::new(
@@ -316,14 +312,21 @@ pub fn serve_nodes(
     let seed_metrics = web::Data::new(SeedMetrics::register(&server_metrics));
     let peers = web::Data::from(peers);
     let metrics_data = web::Data::from(server_metrics.clone());
+    let document = web::Data::new(openapi::document(
+        "Cinder DNS seed",
+        "The node endpoints of the Cinder DNS seed (API.md §1, §7)",
+        configure_seed,
+    ));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(peers.clone())
             .app_data(metrics_data.clone())
             .app_data(seed_metrics.clone())
+            .app_data(document.clone())
             .wrap_fn(around_routes(server_metrics.clone()))
-            .configure(nodes::configure)
-            .route("/metrics", web::get().to(metrics::seed_metrics))
+            .into_utoipa_app()
+            .configure(configure_seed)
+            .into_app()
             .default_service(web::to(not_found))
     })
     .on_connect(count_connections(ConnectionCounter::new(

@@ -4,6 +4,7 @@
 //! (`web::Data<Peers>`); the check of an announced node runs without any
 //! lock held and without blocking the worker.
 
+use actix_web::{delete, get, post};
 use std::net::SocketAddr;
 
 use actix_web::http::StatusCode;
@@ -19,12 +20,12 @@ pub const NODE_BODY_LIMIT: usize = 256 * 1024;
 
 /// Registers the §1 routes (without trailing slashes, as `normalize_path`
 /// leaves them).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::post().to(announce))
-        .route("/nodes", web::get().to(list))
-        .route("/nodes", web::post().to(register))
-        .route("/nodes", web::delete().to(remove))
-        .route("/nodes/{nid}", web::get().to(one));
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(announce)
+        .service(list_nodes)
+        .service(register)
+        .service(remove)
+        .service(one_node);
 }
 
 /// Only a client on this machine may remove a node (API.md §1).
@@ -98,6 +99,12 @@ fn announce_error(e: AnnounceError) -> ApiError {
 
 /// `POST /`: this server's node; with a node body, the caller announces
 /// itself first.
+#[utoipa::path(
+    tag = "nodes",
+    request_body(content = Option<crate::wire::NodeAddr>, description = "The caller announcing itself (optional)", content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::wire::NodeAddr), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[post("/")]
 pub async fn announce(
     req: HttpRequest,
     payload: web::Payload,
@@ -111,12 +118,23 @@ pub async fn announce(
 }
 
 /// `GET /nodes/`.
-pub async fn list(peers: web::Data<Peers>) -> HttpResponse {
+#[utoipa::path(
+    tag = "nodes",
+    responses((status = 200, description = "Success", body = Vec<crate::wire::NodeAddr>), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/nodes")]
+pub async fn list_nodes(peers: web::Data<Peers>) -> HttpResponse {
     HttpResponse::Ok().json(peers.listing())
 }
 
 /// `GET /nodes/{nid}/`: number `nid` (from 0), or `random`.
-pub async fn one(
+#[utoipa::path(
+    tag = "nodes",
+    params(("nid" = String, Path, pattern = r"^([0-9]{1,20}|random)$", description = "An index in the list, or `random`")),
+    responses((status = 200, description = "Success", body = crate::wire::NodeAddr), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/nodes/{nid}")]
+pub async fn one_node(
     nid: web::Path<String>,
     peers: web::Data<Peers>,
 ) -> Result<HttpResponse, ApiError> {
@@ -140,6 +158,12 @@ pub async fn one(
 }
 
 /// `POST /nodes/`: the known nodes, after checking and adding the node.
+#[utoipa::path(
+    tag = "nodes",
+    request_body(content = crate::wire::NodeAddr, description = "The node registering", content_type = "application/json"),
+    responses((status = 200, description = "Success", body = Vec<crate::wire::NodeAddr>), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[post("/nodes")]
 pub async fn register(
     req: HttpRequest,
     payload: web::Payload,
@@ -152,6 +176,12 @@ pub async fn register(
 
 /// `DELETE /nodes/`: the known nodes, after removing the node; loopback
 /// clients only.
+#[utoipa::path(
+    tag = "nodes",
+    request_body(content = crate::wire::NodeAddr, description = "The node to remove (loopback clients only)", content_type = "application/json"),
+    responses((status = 200, description = "Success", body = Vec<crate::wire::NodeAddr>), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[delete("/nodes")]
 pub async fn remove(
     req: HttpRequest,
     payload: web::Payload,

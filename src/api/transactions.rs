@@ -1,6 +1,7 @@
 //! The mempool's transactions (API.md §4).
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{get, post};
 
 use super::params::{BODY_DEADLINE, ItemId, parse_hash, parse_item_id, read_body};
 use super::{ApiError, AppState};
@@ -11,7 +12,12 @@ use crate::wire::{TransactionList, TransactionStatus};
 /// Body limit of `POST /transactions/` (API.md).
 pub const TRANSACTION_BODY_LIMIT: usize = 256 * 1024;
 
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    tag = "transactions",
+    responses((status = 200, description = "Success", body = crate::wire::TransactionList), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/transactions")]
+pub async fn mempool_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let node = state.node.clone();
     let list = web::block(move || {
         let transaction_headers: Vec<_> = node
@@ -28,7 +34,13 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     Ok(HttpResponse::Ok().json(list))
 }
 
-pub async fn get(
+#[utoipa::path(
+    tag = "transactions",
+    params(("tid" = String, Path, pattern = r"^([0-9]{1,20}|[0-9a-f]{64})$", description = "A transaction hash, or an index in arrival order")),
+    responses((status = 200, description = "Success", body = crate::types::Transaction), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/transactions/{tid}")]
+pub async fn mempool_transaction(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -46,7 +58,13 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(&*tx))
 }
 
-pub async fn status(
+#[utoipa::path(
+    tag = "transactions",
+    params(("hash" = crate::types::Hash, Path, description = "A transaction hash")),
+    responses((status = 200, description = "Success", body = crate::wire::TransactionStatus), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[get("/transactions/{hash}/status")]
+pub async fn transaction_status(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -73,7 +91,14 @@ pub async fn status(
     }))
 }
 
-pub async fn post(
+#[utoipa::path(
+    tag = "transactions",
+    params(("X-Cinder-Node" = Option<String>, Header, description = "ip:port of the relaying node (API.md §8)")),
+    request_body(content = crate::types::Transaction, description = "A signed transaction", content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::types::Transaction), (status = "4XX", description = "Refused: the error code and a sentence", body = crate::wire::ErrorBody), (status = 503, description = "Unavailable (shutting down, or beyond a bound)", body = crate::wire::ErrorBody))
+)]
+#[post("/transactions")]
+pub async fn post_transaction(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,

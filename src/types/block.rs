@@ -8,6 +8,7 @@ use crate::hash::{TAG_BLOCK, merkle_root, tagged_hash, tagged_hasher};
 /// A whole block as it travels in JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct Block {
     pub timestamp: u64,
     pub height: u64,
@@ -27,6 +28,7 @@ pub struct Block {
 /// the block hash covers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct BlockHeader {
     pub timestamp: u64,
     pub height: u64,

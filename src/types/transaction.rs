@@ -9,6 +9,7 @@ use crate::hash::{TAG_OUTPUT, TAG_SIGHASH, TAG_TX, tagged_hash};
 /// that output's address, value and hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct Input {
     pub transaction_hash: Hash,
     pub output_index: u32,
@@ -21,6 +22,7 @@ pub struct Input {
 /// An output: pays `value` to `address`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct Output {
     pub index: u32,
     pub address: Address,
@@ -31,6 +33,7 @@ pub struct Output {
 /// A signed transfer (PROTOCOL.md §4).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct Transaction {
     pub timestamp: u64,
     pub inputs: Vec<Input>,
@@ -43,6 +46,7 @@ pub struct Transaction {
 /// The summary of a transaction that block and mempool listings show.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "p2p", derive(utoipa::ToSchema))]
 pub struct TransactionHeader {
     pub timestamp: u64,
     pub value: Amount,
