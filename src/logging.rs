@@ -1,6 +1,7 @@
-//! Logging for the binaries: `--log` is a level or a tracing filter, and a
-//! closed stderr never stops a node (a log line that cannot be written is
-//! dropped, not turned into a panic).
+//! Logging for the binaries: `--log` is a level or a tracing filter,
+//! `--log-format` plain text or one JSON object a line, and a closed stderr
+//! never stops a node (a log line that cannot be written is dropped, not
+//! turned into a panic).
 
 use std::io::IsTerminal;
 
@@ -39,17 +40,77 @@ pub fn filter(text: &str) -> Result<EnvFilter, String> {
     EnvFilter::try_new(text).map_err(|_| bad())
 }
 
-/// Logs to stderr with `--log`'s filter; colours only on a terminal.
+/// How log lines are written (`--log-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event (colours only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `message`
+    /// and the event's own fields (`height`, `hash`, …) at the top level.
+    Json,
+}
+
+impl LogFormat {
+    /// The values `--log-format` takes.
+    pub const NAMES: [&'static str; 2] = ["text", "json"];
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<LogFormat, String> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("--log-format {other:?}: expected text or json")),
+        }
+    }
+}
+
+/// Logs to stderr with `--log`'s filter, as text.
 pub fn init(text: &str) -> Result<(), String> {
-    tracing_subscriber::fmt()
-        .with_env_filter(filter(text)?)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        // A closed stderr (`full-node 2>&1 | head`) must not panic the
-        // task that happens to log, such as the one stopping on SIGTERM.
-        .log_internal_errors(false)
-        .init();
+    init_with_format(text, LogFormat::Text)
+}
+
+/// Logs to stderr with `--log`'s filter in `format` (`--log-format`).
+pub fn init_with_format(text: &str, format: LogFormat) -> Result<(), String> {
+    let filter = filter(text)?;
+    // A closed stderr (`full-node 2>&1 | head`) must not panic the task
+    // that happens to log, such as the one stopping on SIGTERM.
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .log_internal_errors(false)
+            .init(),
+        LogFormat::Json => {
+            use tracing_subscriber::util::SubscriberInitExt;
+            json_subscriber(filter, std::io::stderr).init()
+        }
+    }
     Ok(())
+}
+
+/// The JSON subscriber of [`init_with_format`], writing to `writer` (a
+/// test's buffer).
+fn json_subscriber<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .json()
+        // The event's fields beside `level` and `message`, not nested
+        // under `fields`: `jq 'select(.message == "block connected") | .height'`.
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .log_internal_errors(false)
+        .finish()
 }
 
 #[cfg(test)]
@@ -72,5 +133,53 @@ mod tests {
             let e = filter(bad).expect_err(bad);
             assert!(e.contains("expected a level"), "{e}");
         }
+    }
+
+    #[test]
+    fn formats_are_text_and_json() {
+        assert_eq!("text".parse::<LogFormat>(), Ok(LogFormat::Text));
+        assert_eq!("json".parse::<LogFormat>(), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::default(), LogFormat::Text);
+        for name in LogFormat::NAMES {
+            assert!(name.parse::<LogFormat>().is_ok(), "{name}");
+        }
+        let e = "JSON5".parse::<LogFormat>().expect_err("not a format");
+        assert!(e.contains("expected text or json"), "{e}");
+    }
+
+    /// A buffer the JSON subscriber writes to.
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_lines_carry_the_fields_at_the_top_level() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = json_subscriber(filter("info").unwrap(), move || writer.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(height = 7u64, hash = %"ab12", transactions = 3usize, origin = "api", "block");
+            tracing::debug!("filtered out at info");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        let line: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON line");
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(line["message"], "block", "{line}");
+        assert_eq!(line["height"], 7, "{line}");
+        assert_eq!(line["hash"], "ab12", "{line}");
+        assert_eq!(line["transactions"], 3, "{line}");
+        assert_eq!(line["origin"], "api", "{line}");
+        assert!(line["timestamp"].is_string(), "{line}");
     }
 }

@@ -35,6 +35,9 @@ struct Args {
     /// Log level or tracing filter (error, warn, info, debug, trace).
     #[arg(long = "log", default_value = "info")]
     log: String,
+    /// Log lines as text, or as one JSON object a line (the same fields).
+    #[arg(long = "log-format", default_value = "text", value_parser = cinder::logging::LogFormat::NAMES)]
+    log_format: String,
     /// Mine blocks in a background thread.
     #[arg(long = "mine")]
     mine: bool,
@@ -94,7 +97,8 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
-    cinder::logging::init(&args.log).map_err(anyhow::Error::msg)?;
+    let log_format = args.log_format.parse().map_err(anyhow::Error::msg)?;
+    cinder::logging::init_with_format(&args.log, log_format).map_err(anyhow::Error::msg)?;
     let params = ChainParams::by_name(&args.chain).context("unknown chain")?;
     let reward_address = match (&args.mine, &args.reward_address) {
         (true, None) => bail!("--mine needs --reward-address 0x… (where the mined coins go)"),

@@ -44,6 +44,9 @@ struct Args {
     /// Log level or tracing filter (error, warn, info, debug, trace).
     #[arg(long = "log", default_value = "info")]
     log: String,
+    /// Log lines as text, or as one JSON object a line (the same fields).
+    #[arg(long = "log-format", default_value = "text", value_parser = cinder::logging::LogFormat::NAMES)]
+    log_format: String,
     /// HTTP worker threads (default: one per core).
     #[arg(long = "workers")]
     workers: Option<usize>,
@@ -63,7 +66,8 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
-    cinder::logging::init(&args.log).map_err(anyhow::Error::msg)?;
+    let log_format = args.log_format.parse().map_err(anyhow::Error::msg)?;
+    cinder::logging::init_with_format(&args.log, log_format).map_err(anyhow::Error::msg)?;
     let params = ChainParams::by_name(&args.chain).context("unknown chain")?;
     let dir = DataDir::lock(&args.dir).map_err(|e| match e {
         DataDirError::Locked(path) => anyhow::anyhow!(

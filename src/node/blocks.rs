@@ -84,7 +84,78 @@ impl FaultPoint {
     }
 }
 
+/// How a block joining the active chain is logged (API.md §8 "Progress").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BlockLine {
+    Info,
+    /// This node's miner mining flat out: its 10 s summary counts them.
+    Debug,
+}
+
+impl BlockLine {
+    /// Every block that joins the active chain is a line at info, whatever
+    /// brought it (a client, a peer, a sync run, a restart, the miner), but
+    /// one this node's miner found less than `SUMMARY_EVERY` after its
+    /// previous one: that is mining flat out, logged at debug and counted
+    /// by the miner's summary line at info.
+    pub(super) fn of(origin: Origin, since_last_mined: Option<std::time::Duration>) -> BlockLine {
+        match (origin, since_last_mined) {
+            (Origin::Miner, Some(since)) if since < crate::miner::SUMMARY_EVERY => BlockLine::Debug,
+            _ => BlockLine::Info,
+        }
+    }
+}
+
+/// The line of a block that joined the active chain: `height`, `hash`,
+/// `transactions` (how many), `origin` (api, peer, miner, sync, restart)
+/// and, for a peer, `peer` (its `ip:port`).
+fn log_block_connected(block: &Block, origin: Origin, line: BlockLine) {
+    let peer = origin.peer().map(tracing::field::display);
+    let origin = origin.block_label();
+    match line {
+        BlockLine::Info => tracing::info!(
+            height = block.height,
+            hash = %block.hash,
+            transactions = block.transactions.len(),
+            origin = %origin,
+            peer,
+            "block connected"
+        ),
+        BlockLine::Debug => tracing::debug!(
+            height = block.height,
+            hash = %block.hash,
+            transactions = block.transactions.len(),
+            origin = %origin,
+            peer,
+            "block connected"
+        ),
+    }
+}
+
 impl Node {
+    /// How the blocks one intake from `origin` connects are logged (a
+    /// block of the miner's stamps the time of its last one).
+    fn block_line(&self, origin: Origin) -> BlockLine {
+        if origin != Origin::Miner {
+            return BlockLine::of(origin, None);
+        }
+        let now = std::time::Instant::now();
+        let mut last = self
+            .miner_last_block
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let since = last.map(|t| now.saturating_duration_since(t));
+        *last = Some(now);
+        BlockLine::of(origin, since)
+    }
+
+    /// A block joined the active chain: its log line, then its event
+    /// (called with no lock held).
+    fn block_connected(&self, block: Arc<Block>, origin: Origin, line: BlockLine) {
+        log_block_connected(&block, origin, line);
+        self.publish(NodeEvent::BlockConnected { block, origin });
+    }
+
     /// Checks a block in the order of PROTOCOL.md §6 and connects it when it
     /// extends the active chain.
     pub fn submit_block(&self, block: &Block) -> Result<Accepted, Rejected> {
@@ -228,10 +299,8 @@ impl Node {
                 if let Err(e) = self.journal.flush() {
                     tracing::error!("mempool table after block {}: {e}", block.hash);
                 }
-                self.publish(NodeEvent::BlockConnected {
-                    block: block.clone(),
-                    origin,
-                });
+                let line = self.block_line(origin);
+                self.block_connected(block.clone(), origin, line);
                 self.publish(NodeEvent::TipChanged {
                     tip: block,
                     status: Accepted::Connected,
@@ -334,12 +403,10 @@ impl Node {
                 });
             }
             let mut last = None;
+            let line = self.block_line(origin);
             for block in done.connected {
                 let block = Arc::new(block);
-                self.publish(NodeEvent::BlockConnected {
-                    block: block.clone(),
-                    origin,
-                });
+                self.block_connected(block.clone(), origin, line);
                 last = Some(block);
             }
             if let Some(tip) = last {
@@ -437,6 +504,47 @@ impl Node {
             }
         }
         (returned, admitted, dropped)
+    }
+}
+
+#[cfg(test)]
+mod block_line_tests {
+    //! API.md §8 "Progress": every block that joins the active chain is a
+    //! line at info, outside flat-out mining.
+
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn every_origin_is_at_info_but_the_miner_mining_flat_out() {
+        let peer = "127.0.0.1:5000".parse().expect("an address");
+        for origin in [
+            Origin::Api,
+            Origin::Peer(peer),
+            Origin::Sync,
+            Origin::Restart,
+        ] {
+            assert_eq!(BlockLine::of(origin, None), BlockLine::Info, "{origin:?}");
+        }
+        let summary = crate::miner::SUMMARY_EVERY;
+        // The miner's first block, and one after a pause as long as its
+        // summary's period (a paced regtest miner, a real proof of work).
+        assert_eq!(BlockLine::of(Origin::Miner, None), BlockLine::Info);
+        assert_eq!(BlockLine::of(Origin::Miner, Some(summary)), BlockLine::Info);
+        assert_eq!(
+            BlockLine::of(Origin::Miner, Some(Duration::from_secs(300))),
+            BlockLine::Info
+        );
+        // Flat out: the summary line counts them.
+        assert_eq!(
+            BlockLine::of(Origin::Miner, Some(Duration::from_millis(3))),
+            BlockLine::Debug
+        );
+        assert_eq!(
+            BlockLine::of(Origin::Miner, Some(summary - Duration::from_millis(1))),
+            BlockLine::Debug
+        );
     }
 }
 

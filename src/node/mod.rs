@@ -161,6 +161,9 @@ pub struct Node {
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
     fault: Option<blocks::FaultPoint>,
     metrics: NodeMetrics,
+    /// When the last block this node's miner found joined the active chain
+    /// (its blocks are logged at debug while it mines flat out).
+    miner_last_block: Mutex<Option<std::time::Instant>>,
 }
 
 /// Held while a sync brings bodies ([`Node::sync_bodies_begin`]).
@@ -213,6 +216,7 @@ impl Node {
             clock: Box::new(unix_now),
             fault: blocks::FaultPoint::from_env(),
             metrics: NodeMetrics::new(),
+            miner_last_block: Mutex::new(None),
         };
         node.settle_on_heaviest()?;
         Ok(node)

@@ -221,6 +221,15 @@ fn a_crash_inside_a_reorganisation_heals_at_restart() {
         b2.hash.to_string(),
         "on the heaviest chain after the restart"
     );
+    // Each block the restart connects is a line (API.md §8 "Progress").
+    let log = node.stderr();
+    for b in [&b1, &b2] {
+        let line = format!(
+            "height={} hash={} transactions=1 origin=restart",
+            b.height, b.hash
+        );
+        assert_eq!(log.matches(&line).count(), 1, "{line:?} in:\n{log}");
+    }
     let (status, body) = post(
         &node.url,
         "/blocks/",
@@ -242,6 +251,7 @@ fn a_closed_stderr_does_not_keep_the_node_from_stopping() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut child = Command::new(testing::full_node_bin())
+        .args(["--dns", testing::closed_addr()])
         .args(["-p", "0", "--log", "debug", "-d"])
         .arg(dir.path().join("data"))
         .stdin(Stdio::null())
@@ -353,4 +363,119 @@ fn info_logs_summarise_and_debug_tells_the_detail() {
     );
     assert!(detail.contains("malformed"), "{detail}");
     node.stop();
+}
+
+/// Posts `blocks` (genesis first, skipped): all but the last as a client,
+/// the last as the peer `peer` (`X-Cinder-Node`).
+fn post_blocks_last_from(url: &str, blocks: &[Block], peer: &str) {
+    let (last, rest) = blocks[1..].split_last().expect("blocks after genesis");
+    for block in rest {
+        testing::post_block(url, block);
+    }
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{url}/blocks/"))
+        .header("content-type", "application/json")
+        .header("X-Cinder-Node", peer)
+        .body(serde_json::to_string(last).expect("block JSON"))
+        .send()
+        .expect("POST /blocks/ as a peer");
+    assert_eq!(response.status().as_u16(), 200, "block {}", last.height);
+}
+
+/// API.md §8 "Progress": a block joining the active chain is one info line
+/// (height, hash, transactions, where it came from).
+#[test]
+fn a_text_log_has_one_info_line_per_block_joining_the_chain() {
+    let blocks = testing::chain::blocks(5, 2);
+    let node = NodeProcess::start(&["--dns", "127.0.0.1:9"]);
+    post_blocks_last_from(&node.url, &blocks, "127.0.0.1:9");
+    let stderr = wait_for("a line per block", Duration::from_secs(10), || {
+        let e = node.stderr();
+        (e.matches("block connected").count() >= 5).then_some(e)
+    });
+    node.stop();
+    for block in &blocks[1..] {
+        let hash = format!("hash={}", block.hash);
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(&hash)).collect();
+        assert_eq!(lines.len(), 1, "block {}:\n{stderr}", block.height);
+        let line = lines[0];
+        let origin = if block.height == 5 {
+            "origin=peer peer=127.0.0.1:9"
+        } else {
+            "origin=api"
+        };
+        for part in [
+            " INFO ".to_string(),
+            "block connected".to_string(),
+            format!("height={}", block.height),
+            format!("transactions={}", block.transactions.len()),
+            origin.to_string(),
+        ] {
+            assert!(line.contains(&part), "{part:?} not in {line:?}");
+        }
+    }
+    assert_eq!(stderr.matches("block connected").count(), 5, "{stderr}");
+}
+
+/// `--log-format json`: every stderr line is a JSON object, a block's line
+/// with the same fields at the top level.
+#[test]
+fn a_json_log_has_one_object_per_block_joining_the_chain() {
+    let blocks = testing::chain::blocks(5, 2);
+    let node = NodeProcess::start(&["--dns", "127.0.0.1:9", "--log-format", "json"]);
+    post_blocks_last_from(&node.url, &blocks, "127.0.0.1:9");
+    let stderr = wait_for("a line per block", Duration::from_secs(10), || {
+        let e = node.stderr();
+        (e.matches("\"block connected\"").count() >= 5).then_some(e)
+    });
+    node.stop();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["message"].is_string()),
+        "{stderr}"
+    );
+    let connected: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "block connected")
+        .collect();
+    assert_eq!(connected.len(), 5, "{stderr}");
+    for (line, block) in connected.iter().zip(&blocks[1..]) {
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(line["height"], block.height, "{line}");
+        assert_eq!(line["hash"], block.hash.to_string(), "{line}");
+        assert_eq!(line["transactions"], block.transactions.len(), "{line}");
+        if block.height == 5 {
+            assert_eq!(line["origin"], "peer", "{line}");
+            assert_eq!(line["peer"], "127.0.0.1:9", "{line}");
+        } else {
+            assert_eq!(line["origin"], "api", "{line}");
+            assert!(line.get("peer").is_none(), "{line}");
+        }
+    }
+
+    // The seed takes the flag too (its start and stop lines); other values
+    // are refused.
+    let seed = testing::SeedProcess::start(&["--log-format", "json"]);
+    let seed_stderr = seed.stderr_path.clone();
+    let (_root, status) = seed.stop();
+    assert!(status.success(), "{status}");
+    let stderr = std::fs::read_to_string(&seed_stderr).expect("the seed's stderr");
+    let messages: Vec<String> = stderr
+        .lines()
+        .map(|l| {
+            let line: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}"));
+            line["message"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert!(messages.iter().any(|m| m == "stopped"), "{stderr}");
+    let yaml = run_full_node_to_exit(&["--log-format", "yaml"]);
+    assert_eq!(yaml.code(), Some(2), "{yaml}");
+    assert!(yaml.stderr.contains("json"), "{yaml}");
 }
