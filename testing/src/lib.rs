@@ -9,6 +9,11 @@
 //! - [`NodeProcess`] is a running `full-node` on port 0 in a temporary
 //!   directory; it is killed when dropped, also when a test panics.
 //!   [`SeedProcess`] is the same for `dns-server`.
+//! - Tests stand alone: a node started without `--dns`, and a `wallet` or
+//!   `testing` run without `--dns`, is given [`closed_addr`] as its seed,
+//!   and `wallet`/`testing` get it as their default node too
+//!   (`CINDER_DEFAULT_NODE`), so a developer's seed on 127.0.0.1:42020 or
+//!   node on 127.0.0.1:50000 is never reached.
 //! - [`get`], [`post`], [`mine_block`] and [`post_vector_chain`] talk to a node.
 //! - [`run_wallet`] and [`run_full_node_to_exit`] run a command to its end,
 //!   with a deadline after which it is killed.
@@ -135,6 +140,43 @@ pub fn testing_bin() -> &'static Path {
 }
 
 // ---------------------------------------------------------------------------
+// A port nothing listens on
+
+/// `127.0.0.1:PORT` where nothing listens while this process runs: a TCP
+/// socket of this process is bound to the port and never listens, so a
+/// connection there is refused at once, and no other socket can take the
+/// port (the system skips it for port 0 and for outgoing connections). A
+/// port bound and released at once could be handed to the next server a
+/// test starts; a fixed port (1, 9) is closed only by custom.
+pub fn closed_addr() -> &'static str {
+    static CLOSED: OnceLock<(tokio::net::TcpSocket, String)> = OnceLock::new();
+    let (_socket, addr) = CLOSED.get_or_init(|| {
+        let reserve = || -> std::io::Result<(tokio::net::TcpSocket, String)> {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+            let addr = socket.local_addr()?.to_string();
+            Ok((socket, addr))
+        };
+        reserve().unwrap_or_else(|e| panic!("cannot reserve a closed port on 127.0.0.1: {e}"))
+    });
+    addr
+}
+
+/// `args` with `--dns` [`closed_addr`] in front when they name no seed.
+fn with_a_seed<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let names_a_seed = args
+        .iter()
+        .take_while(|a| **a != "--")
+        .any(|a| *a == "--dns" || a.starts_with("--dns="));
+    let mut all = Vec::with_capacity(args.len() + 2);
+    if !names_a_seed {
+        all.extend(["--dns", closed_addr()]);
+    }
+    all.extend_from_slice(args);
+    all
+}
+
+// ---------------------------------------------------------------------------
 // Child processes
 
 /// A child that is killed and reaped when dropped, unless taken back.
@@ -251,39 +293,50 @@ pub fn run_to_end(mut command: Command, stdin: Option<&str>, timeout: Duration) 
     }
 }
 
-/// Runs `full-node` with exactly `args` (give `-d` and `-p` yourself) to
-/// its end: for starts that must fail.
+/// Runs `full-node` with `args` (give `-d` and `-p` yourself; `--dns`
+/// [`closed_addr`] is added when they name no seed) to its end: for starts
+/// that must fail.
 pub fn run_full_node_to_exit(args: &[&str]) -> Finished {
     let mut command = Command::new(full_node_bin());
-    command.args(args);
+    command.args(with_a_seed(args));
     run_to_end(command, None, RUN_TIMEOUT)
 }
 
-/// Runs `wallet` with `args`, `stdin` and extra `env`, always with a cheap
-/// keystore KDF and `CINDER_WALLET_PASSWORD` set (`env` may override them).
+/// `command` (`wallet` or `testing`) with `args`, a cheap keystore KDF,
+/// `CINDER_WALLET_PASSWORD`, and [`closed_addr`] as its seed (unless `args`
+/// name one) and as its default node, then `env` (which may override them).
+fn wallet_like(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .args(with_a_seed(args))
+        .env("CINDER_WALLET_KDF_MEMORY_KIB", "256")
+        .env("CINDER_WALLET_KDF_ITERATIONS", "1")
+        .env("CINDER_WALLET_PASSWORD", WALLET_PASSWORD)
+        .env(
+            wallet::choose::DEFAULT_NODE_ENV,
+            format!("http://{}", closed_addr()),
+        )
+        .envs(env.iter().copied());
+    command
+}
+
+/// Runs `wallet` with `args`, `stdin` and extra `env`. Always set (`env`
+/// may override it): a cheap keystore KDF, `CINDER_WALLET_PASSWORD`, and
+/// [`closed_addr`] as the seed (unless `args` name one) and as the default
+/// node (`CINDER_DEFAULT_NODE`).
 pub fn run_wallet(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Finished {
-    let mut command = Command::new(wallet_bin());
-    command
-        .args(args)
-        .env("CINDER_WALLET_KDF_MEMORY_KIB", "256")
-        .env("CINDER_WALLET_KDF_ITERATIONS", "1")
-        .env("CINDER_WALLET_PASSWORD", WALLET_PASSWORD);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    run_to_end(command, stdin, RUN_TIMEOUT)
+    run_to_end(wallet_like(wallet_bin(), args, env), stdin, RUN_TIMEOUT)
 }
 
-/// Runs `testing` (the populate command) with `args` to its end, with a
-/// cheap keystore KDF and `CINDER_WALLET_PASSWORD` set.
+/// Runs `testing` (the populate command) with `args` to its end, with what
+/// [`run_wallet`] always sets.
 pub fn run_testing(args: &[&str]) -> Finished {
-    let mut command = Command::new(testing_bin());
-    command
-        .args(args)
-        .env("CINDER_WALLET_KDF_MEMORY_KIB", "256")
-        .env("CINDER_WALLET_KDF_ITERATIONS", "1")
-        .env("CINDER_WALLET_PASSWORD", WALLET_PASSWORD);
-    run_to_end(command, None, RUN_TIMEOUT)
+    run_testing_with_env(args, &[])
+}
+
+/// [`run_testing`] with extra `env`, which may override what is always set.
+pub fn run_testing_with_env(args: &[&str], env: &[(&str, &str)]) -> Finished {
+    run_to_end(wallet_like(testing_bin(), args, env), None, RUN_TIMEOUT)
 }
 
 /// A server child process that printed its `listening on http://…` line.
@@ -525,7 +578,9 @@ impl std::ops::Deref for NodeProcess {
 }
 
 impl NodeProcess {
-    /// A node in a fresh temporary directory, with `args` after `-d DIR -p 0`.
+    /// A node in a fresh temporary directory, with `args` after `-d DIR -p 0`
+    /// (and `--dns` [`closed_addr`] when `args` name no seed: every start
+    /// of a node goes through [`NodeProcess::try_start_on`], which adds it).
     pub fn start(args: &[&str]) -> NodeProcess {
         Self::start_in(tempfile::tempdir().expect("temporary directory"), args)
     }
@@ -559,7 +614,10 @@ impl NodeProcess {
         }
     }
 
-    /// [`NodeProcess::try_start_with_env`] on `port` instead of 0.
+    /// [`NodeProcess::try_start_with_env`] on `port` instead of 0. Without
+    /// `--dns` in `args`, the node's seed is [`closed_addr`], never the
+    /// default 127.0.0.1:42020 (a developer's seed there would list it, and
+    /// give it peers no test asked for).
     pub fn try_start_on(
         root: TempDir,
         port: &str,
@@ -567,7 +625,8 @@ impl NodeProcess {
         env: &[(&str, &str)],
     ) -> Result<NodeProcess, Finished> {
         let bin = full_node_bin();
-        ServerProcess::try_start(bin, "full-node", root, "data", port, args, env).map(NodeProcess)
+        let args = with_a_seed(args);
+        ServerProcess::try_start(bin, "full-node", root, "data", port, &args, env).map(NodeProcess)
     }
 
     /// The data directory of a node started in `root`.

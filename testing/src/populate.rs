@@ -1,10 +1,11 @@
 //! `testing`: fills a node's chain with blocks and payments, the one-command
-//! demo of a working network. It finds a node (through the seed or
-//! `--node`), keeps a test wallet of its own, mines blocks to it through
-//! `GET /mining/template/` and `POST /blocks/` until it has mature coins,
-//! pays varied amounts to its own and fresh addresses through the wallet's
-//! coin selection and signing, mines again to confirm them, and prints the
-//! resulting `/blockchain/`.
+//! demo of a working network. It finds a node (`--node`, else the first
+//! that answers of up to 3 nodes the seed lists, else the default node:
+//! [`wallet::choose`], as the wallet does), keeps a test wallet of its own,
+//! mines blocks to it through `GET /mining/template/` and `POST /blocks/`
+//! until it has mature coins, pays varied amounts to its own and fresh
+//! addresses through the wallet's coin selection and signing, mines again
+//! to confirm them, and prints the resulting `/blockchain/`.
 //!
 //! The chain is spoken to with [`cinder::client::Client`] on a
 //! current-thread runtime; the wallet's questions go through its own
@@ -27,7 +28,7 @@ use wallet::discovery::{Discovery, discover};
 use wallet::funds::gather_funds;
 use wallet::keys::{KeyPath, KeySource, Secrets, WalletKeys, WordCount};
 use wallet::keystore::{KdfParams, Keystore, KeystoreError};
-use wallet::node::{HttpNode, NodeClient};
+use wallet::node::{HttpNode, NodeClient, NodeError};
 use wallet::prompt::PasswordSource;
 use wallet::send::{ChangeTo, SendAmount, SendRequest, prepare_send};
 use zeroize::Zeroizing;
@@ -71,13 +72,16 @@ const MAX_FEE: Amount = Amount::from_units(10_000_000);
         payments of varied amounts to its own and to fresh addresses through the wallet's coin \
         selection and signing, mines blocks to confirm them, and prints the resulting /blockchain/. \
         Run it again and it adds to the chain.\n\n\
+        Without --node, the node is the first that answers GET /health/ of up to 3 random \
+        nodes the seed lists (GET /nodes/), else http://127.0.0.1:50000 (or CINDER_DEFAULT_NODE); \
+        --log debug tells which one answered.\n\n\
         The wallet in DIR/wallet.json is a TEST WALLET: encrypted like any wallet, with the \
         password from --password-file, else CINDER_WALLET_PASSWORD, else the public default \
         \"cinder testing wallet\". The `wallet` command opens it with \
         `wallet -w DIR/wallet.json` and the same password. Its mnemonic is never shown."
 )]
 pub struct Cli {
-    /// The seed asked for a node (GET /nodes/random/) when --node is not given.
+    /// The seed asked for its nodes (GET /nodes/) when --node is not given.
     #[arg(long = "dns", value_name = "IP:PORT", default_value = DEFAULT_SEED)]
     pub dns: String,
     /// The node to fill, instead of one from the seed.
@@ -95,17 +99,21 @@ pub struct Cli {
     /// Only mine N blocks to the wallet (confirming what the mempool holds), no payments.
     #[arg(long = "mine-only", value_name = "N", conflicts_with = "transactions")]
     pub mine_only: Option<u64>,
+    /// Log level or tracing filter, on stderr (error, warn, info, debug, trace, off).
+    #[arg(long = "log", value_name = "LEVEL", default_value = "warn")]
+    pub log: String,
 }
 
 /// Runs the command line of this process.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    cinder::logging::init(&cli.log).map_err(anyhow::Error::msg)?;
     let started = Instant::now();
+    let url = find_node(&cli)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the HTTP runtime")?;
-    let url = find_node(&runtime, &cli)?;
     let chain = Chain::connect(runtime, &url)?;
     say!(
         "node {url}: chain {}, height {}, best {}",
@@ -131,25 +139,16 @@ pub fn run() -> anyhow::Result<()> {
     populate.report(started.elapsed())
 }
 
-/// The node's URL: `--node`, else a random node from the seed.
-fn find_node(runtime: &tokio::runtime::Runtime, cli: &Cli) -> anyhow::Result<String> {
-    if let Some(node) = &cli.node {
-        return Ok(cinder::client::normalize_url(node));
-    }
-    let seed = Client::new(&cli.dns);
-    match runtime.block_on(seed.random_node()) {
-        Ok(Some(node)) => Ok(node.url()),
-        Ok(None) => bail!(
-            "the seed at {} knows no node yet: start a full-node with --dns {}, or pass --node http://IP:PORT",
-            cli.dns,
+/// The node's URL: `--node`, else the first node that answers of those
+/// the seed lists, else the default node ([`wallet::choose::find_node`]).
+fn find_node(cli: &Cli) -> anyhow::Result<String> {
+    wallet::choose::find_node(cli.node.as_deref(), &cli.dns).map_err(|e| match e {
+        NodeError::NoneAnswered(e) => anyhow!(
+            "{e}; start dns-server and a full-node (with --dns {}), or pass --node http://IP:PORT",
             cli.dns
         ),
-        Err(e) if e.is_silence() => bail!(
-            "no node: the seed at {} did not answer ({e}); start dns-server and a full-node, or pass --node http://IP:PORT",
-            cli.dns
-        ),
-        Err(e) => bail!("the seed at {} did not give a node: {e}", cli.dns),
-    }
+        other => anyhow!(other),
+    })
 }
 
 /// The node's chain as the typed client sees it.

@@ -479,3 +479,32 @@ fn a_json_log_has_one_object_per_block_joining_the_chain() {
     assert_eq!(yaml.code(), Some(2), "{yaml}");
     assert!(yaml.stderr.contains("json"), "{yaml}");
 }
+
+#[test]
+fn a_data_directory_holding_another_file_fails_in_one_clear_line() {
+    let root = tempfile::tempdir().expect("temporary directory");
+    let dir = root.path().join("node");
+    std::fs::create_dir_all(&dir).expect("data directory");
+    std::fs::write(
+        dir.join("chain.sqlite"),
+        b"not a database, just some text.\n",
+    )
+    .expect("write");
+    let dir = dir.to_string_lossy().to_string();
+    let finished = testing::run_full_node_to_exit(&["-d", &dir, "-p", "0"]);
+    assert_eq!(finished.code(), Some(1), "{}", finished.stderr);
+    let last = finished
+        .stderr
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    assert!(last.contains("file is not a database"), "{last}");
+    assert_eq!(
+        last.matches("not a database").count(),
+        1,
+        "said more than once: {last}"
+    );
+    assert!(!last.contains("Error code"), "{last}");
+}

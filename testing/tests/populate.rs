@@ -5,14 +5,9 @@ use std::path::Path;
 
 use serde_json::Value;
 use testing::{
-    Finished, NodeProcess, SeedProcess, get_ok, run_testing, run_wallet, units, wait_for,
+    Finished, NodeProcess, SeedProcess, closed_addr, get_ok, run_testing, run_testing_with_env,
+    run_wallet, units, wait_for,
 };
-
-/// A port nothing listens on (bound, then released).
-fn dead_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
 
 fn path(dir: &Path) -> &str {
     dir.to_str().expect("UTF-8 temporary path")
@@ -56,8 +51,7 @@ fn populate(url: &str, dir: &Path, transactions: &str) -> Finished {
 #[test]
 fn populate_mines_pays_confirms_and_adds_on_a_second_run() {
     // No seed listens here: the node runs alone.
-    let dns = format!("127.0.0.1:{}", dead_port());
-    let node = NodeProcess::start(&["--dns", &dns]);
+    let node = NodeProcess::start(&["--dns", closed_addr()]);
     let dir = tempfile::tempdir().expect("temporary directory");
 
     let first = populate(&node.url, dir.path(), "5");
@@ -143,10 +137,44 @@ fn populate_finds_its_node_through_the_seed() {
     assert!(payments_confirmed(&node.url) >= 1, "{run}");
 }
 
+/// The seed is down: `testing` falls back on the default node, as the
+/// wallet does (here `CINDER_DEFAULT_NODE`, standing for 127.0.0.1:50000).
+#[test]
+fn without_the_seed_it_fills_the_default_node() {
+    let node = NodeProcess::start(&[]);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let run = run_testing_with_env(
+        &[
+            "--dns",
+            closed_addr(),
+            "-d",
+            path(dir.path()),
+            "--mine-only",
+            "1",
+            "--log",
+            "debug",
+        ],
+        &[("CINDER_DEFAULT_NODE", &node.url)],
+    );
+    run.expect_success("testing with the seed down");
+    assert!(
+        run.stdout.starts_with(&format!("node {}:", node.url)),
+        "{run}"
+    );
+    assert_eq!(height(&node.url), 1, "{run}");
+    // --log debug names the node that answered.
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains("answered") && l.contains(&node.url)),
+        "{run}"
+    );
+}
+
 #[test]
 fn without_a_node_it_fails_in_one_line() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!("http://127.0.0.1:{}", dead_port());
+    let url = format!("http://{}", closed_addr());
     let run = run_testing(&["--node", &url, "-d", path(dir.path())]);
     assert_eq!(run.code(), Some(1), "{run}");
     assert_eq!(run.stderr.lines().count(), 1, "{run}");
@@ -155,13 +183,16 @@ fn without_a_node_it_fails_in_one_line() {
     // Nothing was written: the wallet is made only once a node answered.
     assert!(!dir.path().join("wallet.json").exists());
 
-    let dns = format!("127.0.0.1:{}", dead_port());
-    let run = run_testing(&["--dns", &dns, "-d", path(dir.path())]);
+    // No seed, and no node at the default address (a closed port here).
+    let dns = closed_addr();
+    let run = run_testing(&["--dns", dns, "-d", path(dir.path())]);
     assert_eq!(run.code(), Some(1), "{run}");
     assert_eq!(run.stderr.lines().count(), 1, "{run}");
     assert!(
-        run.stderr
-            .starts_with(&format!("error: no node: the seed at {dns} did not answer")),
+        run.stderr.starts_with(&format!(
+            "error: no node answered: tried {url} (unreachable); seed {dns} did not answer (unreachable)"
+        )),
         "{run}"
     );
+    assert!(!dir.path().join("wallet.json").exists());
 }

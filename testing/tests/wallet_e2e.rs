@@ -6,8 +6,8 @@ use cinder::types::{Address, Amount};
 use serde_json::Value;
 use tempfile::TempDir;
 use testing::{
-    Finished, NodeProcess, get_ok, mine_block, post_vector_chain, run_wallet, stranger, units,
-    vector_addresses, vector_mnemonic,
+    Finished, NodeProcess, SeedProcess, closed_addr, get_ok, mine_block, post_vector_chain,
+    run_wallet, stranger, units, vector_addresses, vector_mnemonic, wait_for,
 };
 
 /// Regtest's coinbase maturity (PROTOCOL.md; `ChainParams::regtest()`).
@@ -352,4 +352,114 @@ fn unreachable_node_is_named() {
     let run = run_wallet(&["-w", wallet, "--node", node, "balance"], None, &[]);
     let message = one_line_error(&run);
     assert!(message.contains(node), "the node must be named: {run}");
+}
+
+/// Keeps the port a stopped node listened on closed for the rest of the
+/// test: a socket bound there that never listens (another test's node on
+/// port 0 could otherwise be given it, and answer in the stopped one's name).
+fn hold_closed(url: &str) -> tokio::net::TcpSocket {
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("a node URL is http://ip:port");
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    // The stopped node's closed connections may linger in TIME_WAIT.
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    socket
+        .bind(addr)
+        .unwrap_or_else(|e| panic!("cannot hold {addr}: {e}"));
+    socket
+}
+
+/// The seed lists a node that just stopped (it drops it only at its next
+/// check, here an hour away) beside a live one: `wallet balance` passes over
+/// the stopped node, says at `--log debug` which node answered, and when
+/// none does, names the seed and every node it tried.
+#[test]
+fn a_stopped_node_the_seed_still_lists_is_passed_over() {
+    let seed = SeedProcess::start(&["-u", "3600"]);
+    let dns = seed.addr();
+    let args = ["--dns", dns.as_str(), "--update-interval", "3600"];
+    let live = NodeProcess::start(&args);
+    let stopped = NodeProcess::start(&args);
+    post_vector_chain(&live.url);
+    wait_for(
+        "both nodes listed by the seed",
+        std::time::Duration::from_secs(30),
+        || {
+            let listed = get_ok(&seed.url, "/nodes/");
+            (listed.as_array().map_or(0, Vec::len) == 2).then_some(())
+        },
+    );
+    let stopped_url = stopped.url.clone();
+    let stopped_port: u64 = stopped.port().parse().expect("a port number");
+    let (_stopped_root, _) = stopped.stop();
+    let _held = hold_closed(&stopped_url);
+    let listed = get_ok(&seed.url, "/nodes/");
+    assert!(
+        listed.as_array().is_some_and(|nodes| nodes
+            .iter()
+            .any(|n| n["port"].as_u64() == Some(stopped_port))),
+        "the seed still lists the stopped node: {listed}"
+    );
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let wallet = dir.path().join("wallet.json");
+    let wallet = wallet.to_str().expect("UTF-8 temporary path");
+    let offline = format!("http://{}", closed_addr());
+    run_wallet(
+        &["-w", wallet, "--node", &offline, "restore"],
+        Some(&format!("{}\n\n", vector_mnemonic())),
+        &[],
+    )
+    .expect_success("offline restore");
+
+    // The seed's list comes shuffled: the stopped node is tried first in
+    // half the runs (all 12 picking the live one first: 1 in 4096).
+    let mut passed_over = false;
+    for _ in 0..12 {
+        let run = run_wallet(
+            &[
+                "-w", wallet, "--dns", &dns, "--log", "debug", "--json", "balance",
+            ],
+            None,
+            &[],
+        );
+        run.expect_success("wallet balance through the seed");
+        let balance = json_line(&run);
+        assert_eq!(units(&balance["confirmed"]), 449_950_000, "{run}");
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.contains("answered") && l.contains(&live.url)),
+            "the debug log names the node that answered: {run}"
+        );
+        if run
+            .stderr
+            .lines()
+            .any(|l| l.contains("did not answer") && l.contains(&stopped_url))
+        {
+            passed_over = true;
+            break;
+        }
+    }
+    assert!(passed_over, "the stopped node was never tried first");
+
+    // No node answers: the error names every node tried and the seed.
+    let live_url = live.url.clone();
+    let (_live_root, _) = live.stop();
+    let _held_too = hold_closed(&live_url);
+    let run = run_wallet(&["-w", wallet, "--dns", &dns, "balance"], None, &[]);
+    let message = one_line_error(&run);
+    assert!(
+        message.starts_with("error: no node answered: tried "),
+        "{run}"
+    );
+    for url in [&stopped_url, &live_url, &offline] {
+        assert!(message.contains(url.as_str()), "{url} must be named: {run}");
+    }
+    assert!(
+        message.ends_with(&format!("; seed {dns} listed 2 nodes")),
+        "{run}"
+    );
 }

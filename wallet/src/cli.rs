@@ -3,9 +3,10 @@
 //! parsed by the commands, so a bad one is a one-line error (exit 1).
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::WalletError;
 use crate::keys::WordCount;
@@ -14,7 +15,9 @@ use crate::keys::WordCount;
 #[command(
     name = "wallet",
     version,
-    about = "Cinder wallet: keys, balance, history, payments"
+    about = "Cinder wallet: keys, balance, history, payments",
+    // Our own `help` command: clap's refuses `wallet help --help`.
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     /// The keystore file.
@@ -25,10 +28,10 @@ pub struct Cli {
         default_value = ".wallet/wallet.json"
     )]
     pub wallet: PathBuf,
-    /// The node to ask (http://ip:port); default: a random node from the seed, else http://127.0.0.1:50000.
+    /// The node to ask (http://ip:port); default: the first that answers of up to 3 random nodes from the seed, then http://127.0.0.1:50000.
     #[arg(long, global = true)]
     pub node: Option<String>,
-    /// The DNS seed asked for a node when --node is not given.
+    /// The DNS seed asked for its nodes when --node is not given.
     #[arg(long, global = true, default_value = "127.0.0.1:42020")]
     pub dns: String,
     /// A file whose first line is the keystore password (else CINDER_WALLET_PASSWORD, else a prompt).
@@ -38,6 +41,10 @@ pub struct Cli {
     /// {"error": "<code>", "message": "<sentence>"} on stdout, exit status 1.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Log level or filter, on stderr (error, warn, info, debug, trace, off);
+    /// debug tells which node answered.
+    #[arg(long, global = true, value_name = "LEVEL", default_value = crate::logging::DEFAULT_LOG)]
+    pub log: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -102,6 +109,12 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print this message or the help of the given command.
+    Help {
+        /// The command to explain.
+        #[arg(value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 }
 
 /// `send --max-fee` when not given: far above any fee the wallet computes
@@ -133,6 +146,27 @@ impl Cli {
     /// with exit status 1.
     pub fn parse_args() -> Result<Cli, WalletError> {
         Cli::try_parse().map_err(usage_error)
+    }
+}
+
+/// `wallet help [COMMAND]…`: on `out`, exactly what `wallet [COMMAND]…
+/// --help` prints (clap parses that command line and renders its help).
+pub fn write_help(path: &[String], out: &mut dyn Write) -> Result<(), WalletError> {
+    use clap::error::ErrorKind;
+    let args = std::iter::once("wallet")
+        .chain(path.iter().map(String::as_str))
+        .chain(std::iter::once("--help"));
+    match Cli::command().try_get_matches_from(args) {
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => {
+            write!(out, "{}", e.render())?;
+            out.flush()?;
+            Ok(())
+        }
+        Err(e) => Err(WalletError::Usage(usage_line(&e.render().to_string()))),
+        // `--help` always ends the parse; this is only in case it did not.
+        Ok(_) => Err(WalletError::Usage(
+            "no help for that command line (see wallet --help)".to_string(),
+        )),
     }
 }
 
@@ -242,6 +276,7 @@ mod tests {
         assert_eq!(cli.wallet, PathBuf::from(".wallet/wallet.json"));
         assert_eq!(cli.node, None);
         assert_eq!(cli.dns, "127.0.0.1:42020");
+        assert_eq!(cli.log, "warn");
         assert!(!cli.json);
         assert!(matches!(cli.command, Command::Address { new: false }));
         let cli = parse(&["new"]);
@@ -372,6 +407,46 @@ mod tests {
         assert!(!json_requested([
             "wallet", "send", "--to", "--json", "--amount", "1"
         ]));
+    }
+
+    #[test]
+    fn help_names_a_command_or_shows_them_all() {
+        let help = |path: &[&str]| {
+            let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+            let mut out = Vec::new();
+            write_help(&path, &mut out).map(|()| String::from_utf8(out).unwrap())
+        };
+        let all = help(&[]).unwrap();
+        assert!(all.contains("Usage: wallet [OPTIONS] <COMMAND>"), "{all}");
+        for command in [
+            "new", "restore", "address", "balance", "history", "send", "help",
+        ] {
+            assert!(all.contains(&format!("  {command} ")), "{command}: {all}");
+        }
+        let balance = help(&["balance"]).unwrap();
+        assert!(balance.contains("Usage: wallet balance"), "{balance}");
+        // The global flags are shown with each command.
+        assert!(
+            balance.contains("--dns") && balance.contains("--log"),
+            "{balance}"
+        );
+        let itself = help(&["help"]).unwrap();
+        assert!(itself.contains("Usage: wallet help"), "{itself}");
+        let e = help(&["nothing"]).unwrap_err();
+        assert_eq!(e.code(), "usage");
+        assert!(e.to_string().contains("'nothing'"), "{e}");
+        assert!(!e.to_string().contains('\n'), "{e}");
+        // `help` takes --help like any command.
+        assert!(matches!(
+            Cli::try_parse_from(["wallet", "help", "--help"])
+                .unwrap_err()
+                .kind(),
+            clap::error::ErrorKind::DisplayHelp
+        ));
+        assert!(matches!(
+            parse(&["help", "send"]).command,
+            Command::Help { command } if command == ["send"]
+        ));
     }
 
     #[test]

@@ -96,6 +96,7 @@ pub fn execute(cli: Cli) -> Result<(), WalletError> {
                 dry_run,
             },
         ),
+        Command::Help { command } => crate::cli::write_help(&command, session.out),
     }
 }
 

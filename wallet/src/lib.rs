@@ -5,6 +5,7 @@
 //! through the [`node::NodeClient`] trait, which [`node::HttpNode`]
 //! implements for a real node and tests implement in memory.
 
+pub mod choose;
 pub mod cli;
 pub mod coin_selection;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod funds;
 pub mod history;
 pub mod keys;
 pub mod keystore;
+pub mod logging;
 pub mod node;
 pub mod prompt;
 pub mod send;
@@ -88,7 +90,7 @@ impl WalletError {
                 KeystoreError::Encrypt => "encryption_failed",
             },
             WalletError::Node(e) => match e {
-                NodeError::Unreachable { .. } => "node_unreachable",
+                NodeError::Unreachable { .. } | NodeError::NoneAnswered(_) => "node_unreachable",
                 NodeError::RejectedTransaction { .. } => "transaction_rejected",
                 NodeError::Refused { .. } => "node_refused",
                 NodeError::BadAnswer { .. } => "node_bad_answer",
@@ -181,6 +183,7 @@ pub fn parse_amount_input(text: &str) -> Result<Amount, AmountError> {
 /// Runs the command line of this process.
 pub fn run() -> Result<(), WalletError> {
     let cli = cli::Cli::parse_args()?;
+    logging::init(&cli.log).map_err(WalletError::Usage)?;
     commands::execute(cli)
 }
 

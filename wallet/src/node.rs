@@ -11,6 +11,8 @@ use cinder::client::{Client, ClientError};
 use cinder::types::{Address, Hash, Transaction};
 use cinder::wire::BlockchainInfo;
 
+use crate::choose::{DEFAULT_NODE, find_node};
+
 pub use cinder::client::normalize_url;
 pub use cinder::wire::{AddressHistoryEntry, AddressInfo, AddressMempoolEntry, UnspentOutput};
 
@@ -30,7 +32,7 @@ impl From<BlockchainInfo> for ChainInfo {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum NodeError {
     #[error("node {url} unreachable: {reason}")]
     Unreachable { url: String, reason: String },
@@ -61,11 +63,17 @@ pub enum NodeError {
         hash: Hash,
         reason: String,
     },
+    /// Neither the nodes the seed listed nor the default node answered.
+    #[error(transparent)]
+    NoneAnswered(#[from] crate::choose::NoNodeAnswered),
 }
 
 impl NodeError {
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, NodeError::Unreachable { .. })
+        matches!(
+            self,
+            NodeError::Unreachable { .. } | NodeError::NoneAnswered(_)
+        )
     }
 }
 
@@ -100,8 +108,6 @@ const MAX_HISTORY_PAGES: usize = 10_000;
 const MAX_MESSAGE_CHARS: usize = 300;
 /// The time one request to the node has, connection included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// The time the DNS seed has to name a node.
-const SEED_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A node reached over HTTP with [`cinder::client::Client`]. The wallet is
 /// a synchronous program: each question runs to its end on a runtime of
@@ -303,12 +309,13 @@ impl NodeClient for HttpNode {
     }
 }
 
-/// An [`HttpNode`] chosen on first use (`--node`, else the seed, else the
-/// default), so commands that never reach a node never ask the seed.
+/// An [`HttpNode`] chosen on first use by [`find_node`] (`--node`, else
+/// the first node of the seed's list that answers, else the default node),
+/// so commands that never reach a node never ask the seed.
 pub struct LazyNode {
     node: Option<String>,
     dns: String,
-    chosen: std::cell::OnceCell<Result<HttpNode, String>>,
+    chosen: std::cell::OnceCell<Result<HttpNode, NodeError>>,
 }
 
 impl LazyNode {
@@ -321,17 +328,12 @@ impl LazyNode {
     }
 
     fn node(&self) -> Result<&HttpNode, NodeError> {
-        let chosen = self.chosen.get_or_init(|| {
-            let url = choose_node_url(self.node.as_deref(), &self.dns);
-            HttpNode::new(&url).map_err(|e| e.to_string())
-        });
-        chosen.as_ref().map_err(|reason| NodeError::Unreachable {
-            url: self
-                .node
-                .clone()
-                .unwrap_or_else(|| FALLBACK_NODE.to_string()),
-            reason: reason.clone(),
-        })
+        self.chosen
+            .get_or_init(|| {
+                find_node(self.node.as_deref(), &self.dns).and_then(|url| HttpNode::new(&url))
+            })
+            .as_ref()
+            .map_err(NodeError::clone)
     }
 }
 
@@ -339,7 +341,7 @@ impl NodeClient for LazyNode {
     fn url(&self) -> &str {
         match self.node() {
             Ok(node) => node.url(),
-            Err(_) => FALLBACK_NODE,
+            Err(_) => self.node.as_deref().unwrap_or(DEFAULT_NODE),
         }
     }
 
@@ -375,27 +377,6 @@ impl NodeClient for LazyNode {
     }
 }
 
-/// The default node when neither `--node` nor the seed gives one.
-pub const FALLBACK_NODE: &str = "http://127.0.0.1:50000";
-
-/// The node to use: `--node` when given; else a random node from the DNS
-/// seed at `dns` (`GET /nodes/random/`, short timeout) when it answers; else
-/// [`FALLBACK_NODE`].
-pub fn choose_node_url(node: Option<&str>, dns: &str) -> String {
-    if let Some(node) = node {
-        return normalize_url(node);
-    }
-    ask_seed(dns).unwrap_or_else(|| FALLBACK_NODE.to_string())
-}
-
-/// A random node the seed at `dns` knows, when it answers in time.
-fn ask_seed(dns: &str) -> Option<String> {
-    let runtime = current_thread_runtime().ok()?;
-    let seed = Client::new(dns).with_timeout(SEED_TIMEOUT);
-    let node = runtime.block_on(seed.random_node()).ok()??;
-    Some(node.url())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,10 +394,6 @@ mod tests {
     fn urls() {
         assert_eq!(normalize_url("127.0.0.1:5"), "http://127.0.0.1:5");
         assert_eq!(normalize_url("http://127.0.0.1:5/"), "http://127.0.0.1:5");
-        assert_eq!(
-            choose_node_url(Some("10.0.0.1:1"), "127.0.0.1:1"),
-            "http://10.0.0.1:1"
-        );
     }
 
     /// A one-thread HTTP server answering `(status, body)` by request line
@@ -511,8 +488,6 @@ mod tests {
                 .contains("node http://127.0.0.1:1 unreachable"),
             "{err}"
         );
-        // And the seed falls back to the default node.
-        assert_eq!(choose_node_url(None, "127.0.0.1:1"), FALLBACK_NODE);
     }
 
     #[test]

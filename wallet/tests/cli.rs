@@ -4,9 +4,17 @@
 
 use std::process::{Command, Stdio};
 
+/// A seed and a node nothing answers at (port 1 is privileged: no test or
+/// developer process listens there), for runs without `--node`: a
+/// developer's seed on 127.0.0.1:42020 or node on 127.0.0.1:50000 must never
+/// be reached by these tests.
+const NOWHERE: &str = "127.0.0.1:1";
+
 fn wallet() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wallet"));
-    c.env_remove("CINDER_WALLET_PASSWORD").stdin(Stdio::null());
+    c.env_remove("CINDER_WALLET_PASSWORD")
+        .env("CINDER_DEFAULT_NODE", NOWHERE)
+        .stdin(Stdio::null());
     c
 }
 
@@ -27,7 +35,9 @@ fn wallet_without_terminal() -> Command {
     } else {
         Command::new(env!("CARGO_BIN_EXE_wallet"))
     };
-    c.env_remove("CINDER_WALLET_PASSWORD").stdin(Stdio::null());
+    c.env_remove("CINDER_WALLET_PASSWORD")
+        .env("CINDER_DEFAULT_NODE", NOWHERE)
+        .stdin(Stdio::null());
     c
 }
 
@@ -41,12 +51,51 @@ fn help_lists_every_command() {
     }
 }
 
+/// `wallet help`, with or without a command, and `wallet help --help`
+/// print help and exit 0 (clap's own help command refused `--help`).
+#[test]
+fn help_command_prints_help() {
+    let run = |args: &[&str]| {
+        let out = wallet().args(args).output().expect("wallet runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stdout, stderr)
+    };
+    for args in [&["help", "--help"][..], &["help", "-h"]] {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(stdout.contains("Usage: wallet help"), "{args:?}: {stdout}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+    let (code, stdout, _) = run(&["help"]);
+    assert_eq!(code, Some(0));
+    let (_, long, _) = run(&["--help"]);
+    assert_eq!(stdout, long, "`wallet help` is `wallet --help`");
+    let (code, stdout, _) = run(&["help", "send"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("Usage: wallet send") && stdout.contains("--max-fee"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = run(&["help", "bogus"]);
+    assert_eq!(code, Some(1));
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("'bogus'"), "{stderr}");
+}
+
 #[test]
 fn no_password_without_a_terminal_is_one_clear_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("w.json");
     let out = wallet_without_terminal()
-        .args(["-w", file.to_str().expect("utf-8 path"), "new"])
+        .args([
+            "--dns",
+            NOWHERE,
+            "-w",
+            file.to_str().expect("utf-8 path"),
+            "new",
+        ])
         .output()
         .expect("wallet runs");
     assert_eq!(out.status.code(), Some(1));
@@ -189,7 +238,14 @@ fn json_error(out: &std::process::Output) -> serde_json::Value {
 #[test]
 fn with_json_errors_are_one_json_object_on_stdout() {
     let out = wallet()
-        .args(["--json", "-w", "/nonexistent/w.json", "balance"])
+        .args([
+            "--json",
+            "--dns",
+            NOWHERE,
+            "-w",
+            "/nonexistent/w.json",
+            "balance",
+        ])
         .env("CINDER_WALLET_PASSWORD", "x")
         .output()
         .expect("wallet runs");
@@ -254,6 +310,8 @@ fn send_takes_all_or_an_amount_not_both() {
             "--to",
             "0x3a2d4145a4f098523b3e8127f1da87cfc55b8e79",
             "--all",
+            "--dns",
+            NOWHERE,
             "-w",
             "/nonexistent/w.json",
         ])
