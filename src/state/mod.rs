@@ -88,8 +88,10 @@ pub enum StoreError {
         "the data directory holds the {found} chain, not {wanted}: use --chain {found} or another --dir"
     )]
     OtherChain { found: String, wanted: String },
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// Not a `#[source]`: its text is the whole message (a chain printed
+    /// with its sources would say the same thing three times).
+    #[error("database error: {}", crate::state::sqlite_message(.0))]
+    Sqlite(rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("{0}")]
@@ -437,5 +439,26 @@ mod tests {
             .query_row("SELECT count(*) FROM mempool", [], |r| r.get(0))
             .expect("read");
         assert_eq!(after, before + 2);
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+/// SQLite's error once: its message when it has one, else its code's text.
+pub fn sqlite_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            let text = message.clone().unwrap_or_else(|| code.to_string());
+            if code.code == rusqlite::ErrorCode::NotADatabase {
+                format!("{text} (another program's file, or a damaged one)")
+            } else {
+                text
+            }
+        }
+        other => other.to_string(),
     }
 }

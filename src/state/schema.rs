@@ -43,8 +43,10 @@ pub enum SchemaError {
         found: i64,
         known: i64,
     },
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// Not a `#[source]`: its text is the whole message (a chain printed
+    /// with its sources would say the same thing three times).
+    #[error("database error: {}", crate::state::sqlite_message(.0))]
+    Sqlite(rusqlite::Error),
 }
 
 /// Sets the connection options every connection uses.
@@ -102,4 +104,10 @@ pub fn migrate(conn: &mut Connection, path: &str) -> Result<(), SchemaError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+impl From<rusqlite::Error> for SchemaError {
+    fn from(e: rusqlite::Error) -> Self {
+        SchemaError::Sqlite(e)
+    }
 }
