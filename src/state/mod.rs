@@ -343,6 +343,27 @@ pub fn tip(conn: &Connection) -> Result<Tip, StoreError> {
         })?)
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+/// SQLite's error once: its message when it has one, else its code's text.
+pub fn sqlite_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            let text = message.clone().unwrap_or_else(|| code.to_string());
+            if code.code == rusqlite::ErrorCode::NotADatabase {
+                format!("{text} (another program's file, or a damaged one)")
+            } else {
+                text
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,26 +460,5 @@ mod tests {
             .query_row("SELECT count(*) FROM mempool", [], |r| r.get(0))
             .expect("read");
         assert_eq!(after, before + 2);
-    }
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite(e)
-    }
-}
-
-/// SQLite's error once: its message when it has one, else its code's text.
-pub fn sqlite_message(e: &rusqlite::Error) -> String {
-    match e {
-        rusqlite::Error::SqliteFailure(code, message) => {
-            let text = message.clone().unwrap_or_else(|| code.to_string());
-            if code.code == rusqlite::ErrorCode::NotADatabase {
-                format!("{text} (another program's file, or a damaged one)")
-            } else {
-                text
-            }
-        }
-        other => other.to_string(),
     }
 }
