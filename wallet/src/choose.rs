@@ -173,13 +173,11 @@ pub fn find_node(node: Option<&str>, dns: &str) -> Result<String, NodeError> {
     let seed_answer = runtime.block_on(ask_seed(dns));
     let chosen = choose(dns, &seed_answer, &default_node(), |url| {
         let client = Client::new(url).with_timeout(ANSWER_TIMEOUT);
-        match runtime.block_on(client.health()) {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                tracing::debug!("{}", sanitize(&e.to_string()));
-                Err(e.own_summary())
-            }
-        }
+        // Why it failed is logged once, by `choose`.
+        runtime
+            .block_on(client.health())
+            .map(|_| ())
+            .map_err(|e| e.own_summary())
     })?;
     Ok(chosen)
 }

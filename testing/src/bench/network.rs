@@ -62,6 +62,29 @@ pub fn sync(report: &mut Report, sizes: &Sizes) {
     );
 }
 
+/// What an operator's Prometheus would scrape from node `i` of the lab
+/// after the relay rounds: its counters and gauges of Cinder (API.md §7),
+/// on stderr beside the progress lines (histogram buckets left out).
+fn print_metrics_excerpt(lab: &Lab, i: usize) {
+    let Some(node) = lab.nodes.get(i) else {
+        return;
+    };
+    let text = reqwest::blocking::get(format!("{}/metrics", node.url)).and_then(|r| r.text());
+    match text {
+        Ok(text) => {
+            super::progress(&format!("lab: GET /metrics of node {i} (excerpt)"));
+            for line in text.lines().filter(|l| {
+                (l.starts_with("cinder_") || l.starts_with("process_"))
+                    && !l.contains("_bucket{")
+                    && !l.ends_with(" 0")
+            }) {
+                eprintln!("    {line}");
+            }
+        }
+        Err(e) => super::progress(&format!("lab: GET /metrics of node {i}: {e}")),
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -121,6 +144,7 @@ pub fn lab(report: &mut Report, sizes: &Sizes) {
         block_reaches.push(lab.block_reach(b % n, &block));
         tip = block;
     }
+    print_metrics_excerpt(&lab, n / 2);
     let half = median(block_reaches.iter().map(|r| r.by(0.5)).collect());
     let ninety = median(block_reaches.iter().map(|r| r.by(0.9)).collect());
     let note = format!(
