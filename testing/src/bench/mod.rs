@@ -19,6 +19,7 @@ pub mod limits;
 pub mod network;
 pub mod process;
 pub mod report;
+pub mod soak;
 pub mod wrk;
 
 use std::path::PathBuf;

@@ -24,6 +24,10 @@ struct Args {
     /// network, attacks. The signature recoveries are always measured.
     #[arg(long, value_name = "GROUP", value_parser = bench::GROUPS)]
     only: Vec<String>,
+    /// Instead of the figures: the soak (issue 31), the lab's nodes under
+    /// a steady mix for MINUTES, then its checks (with --quick: 4 nodes).
+    #[arg(long, value_name = "MINUTES")]
+    soak: Option<f64>,
     /// Where the chains and scratch files go (default: the system's temp dir).
     #[arg(long, value_name = "DIR")]
     tmp: Option<PathBuf>,
@@ -53,11 +57,22 @@ fn run() -> anyhow::Result<()> {
     } else {
         Sizes::full()
     };
-    let report = bench::run(&sizes, args.tmp, &args.only)?;
+    let report = match args.soak {
+        Some(minutes) => {
+            let mut report = bench::report::Report::default();
+            bench::soak::soak(&mut report, minutes, sizes.lab_nodes);
+            report
+        }
+        None => bench::run(&sizes, args.tmp, &args.only)?,
+    };
     print!("{}", report.table());
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json())
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    // The soak is a check: a goal missed fails it (CI runs it).
+    if args.soak.is_some() && report.goals_missed() > 0 {
+        anyhow::bail!("the soak missed {} goal(s)", report.goals_missed());
     }
     Ok(())
 }
