@@ -68,6 +68,36 @@ impl DataDir {
         })
     }
 
+    /// Takes the lock of an existing directory, for a tool that reads a
+    /// stopped node's files (`full-node verify`): nothing is created but
+    /// the lock file when it is missing, and a running node's lock is
+    /// [`DataDirError::Locked`].
+    pub fn lock_existing(path: &Path) -> Result<DataDir, DataDirError> {
+        let io = |e| DataDirError::Io(path.to_path_buf(), e);
+        let file = path.join(LOCK_FILE);
+        let lock = match File::open(&file) {
+            Ok(lock) => lock,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&file)
+                .map_err(io)?,
+            Err(e) => return Err(io(e)),
+        };
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(DataDirError::Locked(path.to_path_buf()));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        Ok(DataDir {
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

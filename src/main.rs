@@ -12,13 +12,16 @@ use cinder::node::MempoolLimits;
 use cinder::p2p::AddrPolicy;
 use cinder::types::Address;
 use cinder::wire::NodeAddr;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// A Cinder full node: validates and stores the chain in SQLite, keeps a
 /// mempool, serves the JSON API and mines when asked.
 #[derive(Parser, Debug)]
-#[command(name = "full-node", version)]
+#[command(name = "full-node", version, args_conflicts_with_subcommands = true)]
 struct Args {
+    /// Without a command: run the node.
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Data directory (chain database, kept port, lock).
     #[arg(short = 'd', long = "dir", default_value = ".full_node")]
     dir: PathBuf,
@@ -87,16 +90,68 @@ struct Args {
     allow_local_peers: bool,
 }
 
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check a stopped node's data directory (read-only) and print a
+    /// digest of its chain state as the last line (`digest <64 hex>`);
+    /// exit 1 naming each inconsistency.
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct VerifyArgs {
+    /// Data directory of a stopped node.
+    #[arg(short = 'd', long = "dir", default_value = ".full_node")]
+    dir: PathBuf,
+    /// The chain it must hold (default: the one it holds).
+    #[arg(long = "chain", value_parser = ["regtest", "test_blockchain"])]
+    chain: Option<String>,
+}
+
 fn main() {
-    if let Err(e) = run() {
+    let args = Args::parse();
+    if let Some(Command::Verify(verify)) = &args.command {
+        std::process::exit(run_verify(verify));
+    }
+    if let Err(e) = run(args) {
         // Not eprintln!: a closed stderr must not turn an error into a panic.
         let _ = writeln!(std::io::stderr(), "full-node: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
+/// `full-node verify`: the report on stdout, `digest …` last; 0 when the
+/// directory is consistent, 1 otherwise (each problem named).
+fn run_verify(args: &VerifyArgs) -> i32 {
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr();
+    match cinder::state::verify_data_dir(&args.dir, args.chain.as_deref()) {
+        Ok(report) => {
+            for line in report.lines() {
+                let _ = writeln!(stdout, "{line}");
+            }
+            let _ = stdout.flush();
+            if report.is_consistent() {
+                0
+            } else {
+                let n = report.problem_count();
+                let _ = writeln!(
+                    stderr,
+                    "full-node: verify: {n} problem{} in {} (each named on stdout)",
+                    if n == 1 { "" } else { "s" },
+                    args.dir.display()
+                );
+                1
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(stderr, "full-node: verify: {e}");
+            1
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
     let log_format = args.log_format.parse().map_err(anyhow::Error::msg)?;
     cinder::logging::init_with_format(&args.log, log_format).map_err(anyhow::Error::msg)?;
     let params = ChainParams::by_name(&args.chain).context("unknown chain")?;

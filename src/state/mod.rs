@@ -6,7 +6,8 @@
 //! check-and-apply path), `invalid` (blocks that failed a rule),
 //! `pool_table` (the persisted mempool), `peers_table` (known and banned
 //! nodes), `queries` (the API's reads),
-//! `schema` (opening and migrations).
+//! `schema` (opening and migrations), `verify` (`full-node verify`: the
+//! state checked against itself, and its digest).
 
 mod connect;
 mod invalid;
@@ -14,6 +15,7 @@ mod peers_table;
 mod pool_table;
 mod queries;
 mod schema;
+mod verify;
 
 use std::path::Path;
 
@@ -26,6 +28,9 @@ pub use peers_table::SqlitePeerStore;
 pub use pool_table::{PoolJournal, PoolOp};
 pub use queries::*;
 pub use schema::{APPLICATION_ID, SchemaError};
+pub use verify::{
+    DIGEST_TAG, VerifyError, VerifyReport, open_read_only, state_digest, verify, verify_data_dir,
+};
 
 use crate::consensus::block::{ParentContext, context_depth, next_context};
 use crate::consensus::transaction::KnownOutput;
