@@ -799,7 +799,11 @@ pub fn solve(mut block: Block) -> Block {
 /// Mines the node's template paying `address`, posts it; the block connected.
 pub fn mine_block(url: &str, address: &Address) -> Block {
     let template = get_ok(url, &format!("/mining/template/?address={address}"));
-    let block: Block = serde_json::from_value(template).expect("the template is a block");
+    // From the text, not the `Value`: serde_json hands a fractional number
+    // of a `Value` to a visitor as an f64, whose text ("4e-6") an amount
+    // refuses (PROTOCOL.md §1 writes it "0.000004").
+    let block: Block =
+        serde_json::from_str(&template.to_string()).expect("the template is a block");
     let block = solve(block);
     post_block(url, &block);
     block
