@@ -124,6 +124,8 @@ pub struct App {
     peer_store: Arc<dyn PeerStore>,
     network: NetworkConfig,
     server: actix_web::dev::Server,
+    /// Stops the server, the explorer's event streams first.
+    stop: crate::api::StopHandle,
     mining: Option<MiningConfig>,
     sync: SyncControl,
     sync_requests: SyncRequests,
@@ -175,7 +177,7 @@ impl App {
             Arc::new(SystemClock),
         );
         let (sync, sync_requests) = SyncControl::new();
-        let server = crate::api::serve_node(
+        let (server, stop) = crate::api::serve_node(
             node.clone(),
             peers.clone(),
             sync.clone(),
@@ -189,6 +191,7 @@ impl App {
             peer_store: Arc::new(peer_store),
             network: config.network,
             server,
+            stop,
             mining: config.mining,
             sync,
             sync_requests,
@@ -211,8 +214,8 @@ impl App {
     }
 
     /// Stops the node gracefully (requests in flight finish).
-    pub fn handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
+    pub fn handle(&self) -> crate::api::StopHandle {
+        self.stop.clone()
     }
 
     /// Serves until stopped through [`App::handle`]; starts the miner and
@@ -298,7 +301,7 @@ pub struct RunningNode {
     pub addr: SocketAddr,
     pub node: Arc<Node>,
     pub peers: Arc<Peers>,
-    handle: actix_web::dev::ServerHandle,
+    handle: crate::api::StopHandle,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
 }
 

@@ -9,6 +9,8 @@ pub mod consensus;
 pub mod crypto;
 #[cfg(feature = "p2p")]
 pub mod datadir;
+#[cfg(feature = "node")]
+pub mod explorer;
 pub mod hash;
 #[cfg(feature = "p2p")]
 pub mod logging;

@@ -259,8 +259,40 @@ pub fn configure_seed(cfg: &mut ServiceConfig) {
     cfg.configure(nodes::configure);
 }
 
-/// Starts a full node's API on `listener`; the returned server runs until
-/// stopped through its handle (the binary stops it on Ctrl-C / SIGTERM).
+/// Stops a server gracefully or not. For a full node it first ends the
+/// explorer's event streams (API.md §9), which would otherwise hold a
+/// graceful stop for as long as a page stays open.
+#[derive(Clone)]
+pub struct StopHandle {
+    server: actix_web::dev::ServerHandle,
+    #[cfg(feature = "node")]
+    streams: Option<crate::explorer::Streams>,
+}
+
+impl From<actix_web::dev::ServerHandle> for StopHandle {
+    fn from(server: actix_web::dev::ServerHandle) -> StopHandle {
+        StopHandle {
+            server,
+            #[cfg(feature = "node")]
+            streams: None,
+        }
+    }
+}
+
+impl StopHandle {
+    /// Stops the server (`graceful`: requests in flight finish first).
+    pub fn stop(&self, graceful: bool) -> impl std::future::Future<Output = ()> + use<> {
+        #[cfg(feature = "node")]
+        if let Some(streams) = &self.streams {
+            streams.close();
+        }
+        self.server.stop(graceful)
+    }
+}
+
+/// Starts a full node's API and explorer on `listener`; the returned
+/// server runs until stopped through the returned handle (the binary stops
+/// it on Ctrl-C / SIGTERM).
 #[cfg(feature = "node")]
 pub fn serve_node(
     node: Arc<Node>,
@@ -268,7 +300,9 @@ pub fn serve_node(
     sync: SyncControl,
     listener: TcpListener,
     workers: usize,
-) -> std::io::Result<Server> {
+) -> std::io::Result<(Server, StopHandle)> {
+    let explorer = web::Data::new(crate::explorer::Explorer::new(&node));
+    let streams = explorer.streams.clone();
     let server_metrics = Arc::new(ServerMetrics::new());
     node.metrics().register(&server_metrics);
     let peers_data = web::Data::from(peers.clone());
@@ -285,21 +319,34 @@ pub fn serve_node(
             .app_data(peers_data.clone())
             .app_data(metrics_data.clone())
             .app_data(document.clone())
+            .app_data(explorer.clone())
             .wrap_fn(around_routes(server_metrics.clone()))
             .into_utoipa_app()
             .configure(configure)
             .into_app()
+            // The explorer's pages: HTML, not part of /openapi.json.
+            .configure(crate::explorer::configure)
             .default_service(web::to(not_found))
     })
     .on_connect(count_connections(ConnectionCounter::new(
         MAX_CONNECTIONS_PER_IP,
         false,
     )))
+    // A client that closes its side is gone: its answer ends at once. With
+    // half-closed connections allowed (actix's default), an answer that
+    // keeps streaming (the explorer's events, a CSV) only noticed at its
+    // second write after the close, up to 30 s later, holding its place
+    // meanwhile (every page a browser leaves holds a stream).
+    .h1_allow_half_closed(false)
     .workers(workers.max(1))
     .disable_signals()
     .listen(listener)?
     .run();
-    Ok(server)
+    let stop = StopHandle {
+        server: server.handle(),
+        streams: Some(streams),
+    };
+    Ok((server, stop))
 }
 
 /// Starts the seed's API (API.md §1 only) on `listener`.
@@ -344,7 +391,8 @@ pub fn serve_nodes(
 /// block being connected) finish, new ones are refused. Call inside the
 /// server's actix `System`, before printing the `listening on` line, so a
 /// supervisor stopping the server at once still gets a clean stop.
-pub fn stop_on_signals(handle: actix_web::dev::ServerHandle) -> std::io::Result<()> {
+pub fn stop_on_signals(handle: impl Into<StopHandle>) -> std::io::Result<()> {
+    let handle = handle.into();
     #[cfg(unix)]
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     actix_web::rt::spawn(async move {

@@ -34,7 +34,7 @@ pub fn may_remove(client: Option<SocketAddr>) -> bool {
 }
 
 /// A node body; `None` for an empty (or blank) body.
-fn parse_node(body: &[u8]) -> Result<Option<NodeAddr>, ApiError> {
+pub fn parse_node(body: &[u8]) -> Result<Option<NodeAddr>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

@@ -139,6 +139,38 @@ impl Mempool {
         self.arrival.values().filter_map(|h| self.entries.get(h))
     }
 
+    /// Transactions by fee per byte of size, highest first (among equal
+    /// rates the oldest first): the order templates and the explorer's
+    /// mempool page take them in.
+    pub fn by_fee_rate(&self) -> impl Iterator<Item = &Entry> {
+        self.by_rate
+            .iter()
+            .rev()
+            .filter_map(|key| self.arrival.get(&key.seq))
+            .filter_map(|h| self.entries.get(h))
+    }
+
+    /// Up to `limit` transactions of [`Mempool::by_fee_rate`]'s order from
+    /// position `offset`: the skipped ones cost a step of the fee index
+    /// each, no lookup.
+    pub fn page_by_fee_rate(&self, offset: usize, limit: usize) -> impl Iterator<Item = &Entry> {
+        self.by_rate
+            .iter()
+            .rev()
+            .skip(offset)
+            .take(limit)
+            .filter_map(|key| self.arrival.get(&key.seq))
+            .filter_map(|h| self.entries.get(h))
+    }
+
+    /// Transactions newest first.
+    pub fn newest_first(&self) -> impl Iterator<Item = &Entry> {
+        self.arrival
+            .values()
+            .rev()
+            .filter_map(|h| self.entries.get(h))
+    }
+
     /// The mempool transaction spending `outpoint`, if any.
     pub fn spender(&self, outpoint: &OutPoint) -> Option<Hash> {
         self.spends.get(outpoint).copied()
@@ -537,6 +569,27 @@ mod tests {
         let one: Vec<Hash> = pool.select(1, 1_000_000).iter().map(|t| t.hash).collect();
         assert_eq!(one, [middle.hash]);
         assert!(pool.select(10, size() as usize - 1).is_empty());
+    }
+
+    /// Pages of the fee order: the whole order, a page at a time.
+    #[test]
+    fn pages_by_fee_rate_follow_the_fee_order() {
+        let mut pool = Mempool::new(100, 1_000_000);
+        for n in 0..7u8 {
+            let fee = (u64::from(n) % 3 + 1) * size();
+            pool.insert(Arc::new(tx(Hash([n + 1; 32]), 0, 1_000_000, fee)));
+        }
+        let all: Vec<Hash> = pool.by_fee_rate().map(|e| e.tx.hash).collect();
+        assert_eq!(all.len(), 7);
+        let paged: Vec<Hash> = (0..3)
+            .flat_map(|page| pool.page_by_fee_rate(page * 3, 3).map(|e| e.tx.hash))
+            .collect();
+        assert_eq!(paged, all);
+        assert_eq!(pool.page_by_fee_rate(6, 3).count(), 1);
+        assert_eq!(pool.page_by_fee_rate(7, 3).count(), 0);
+        assert_eq!(pool.page_by_fee_rate(usize::MAX, 3).count(), 0);
+        let rates: Vec<u64> = pool.by_fee_rate().map(|e| e.tx.fee.units()).collect();
+        assert!(rates.windows(2).all(|w| w[0] >= w[1]), "{rates:?}");
     }
 
     #[test]

@@ -137,6 +137,17 @@ impl ReadPool {
     }
 }
 
+/// What the mempool does to one address ([`Node::mempool_activity_of`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MempoolActivity {
+    /// Mempool transactions touching the address.
+    pub count: usize,
+    /// Their net effect on its balance, in units.
+    pub net_effect: i64,
+    /// The newest of them, newest first: (hash, timestamp, delta in units).
+    pub newest: Vec<(Hash, u64, i64)>,
+}
+
 /// A running node's state: chain, mempool, reads, snapshot and events.
 pub struct Node {
     params: ChainParams,
@@ -334,7 +345,7 @@ impl Node {
         Ok(())
     }
 
-    fn publish(&self, event: NodeEvent) {
+    pub(crate) fn publish(&self, event: NodeEvent) {
         // No listener is not an error.
         let _ = self.events.send(event);
     }
@@ -424,6 +435,33 @@ impl Node {
             .collect()
     }
 
+    /// What the mempool does to `address`, from one look at the pool: the
+    /// net effect and the number of its transactions touching it, and the
+    /// newest `limit` of those, newest first.
+    pub fn mempool_activity_of(&self, address: &Address, limit: usize) -> MempoolActivity {
+        let pool = self.pool();
+        let entries = pool.of_address(address);
+        MempoolActivity {
+            count: entries.len(),
+            net_effect: entries
+                .iter()
+                .map(|e| mempool::net_effect(&e.tx, address))
+                .sum(),
+            newest: entries
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|e| {
+                    (
+                        e.tx.hash,
+                        e.tx.timestamp,
+                        mempool::net_effect(&e.tx, address),
+                    )
+                })
+                .collect(),
+        }
+    }
+
     /// The mempool in arrival order.
     pub fn mempool_transactions(&self) -> Vec<Arc<Transaction>> {
         self.pool()
@@ -435,6 +473,39 @@ impl Node {
     /// A mempool transaction by hash.
     pub fn mempool_transaction(&self, hash: &Hash) -> Option<Arc<Transaction>> {
         self.pool().get(hash).map(|e| e.tx.clone())
+    }
+
+    /// One page of the mempool by fee per byte, highest first: the pool's
+    /// size and up to `limit` transactions from `offset`, with their sizes.
+    /// The walk to `offset` steps through the pool's fee index alone (no
+    /// lookup per skipped transaction), and never past the pool's end:
+    /// callers check `offset` against [`Node::mempool_size`] first.
+    pub fn mempool_by_fee_rate(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> (usize, Vec<(Arc<Transaction>, usize)>) {
+        let pool = self.pool();
+        let page = pool
+            .page_by_fee_rate(offset, limit)
+            .map(|e| (e.tx.clone(), e.size))
+            .collect();
+        (pool.len(), page)
+    }
+
+    /// The newest `limit` mempool transactions, newest first.
+    pub fn mempool_newest(&self, limit: usize) -> Vec<Arc<Transaction>> {
+        self.pool()
+            .newest_first()
+            .take(limit)
+            .map(|e| e.tx.clone())
+            .collect()
+    }
+
+    /// For each of `outpoints`, the mempool transaction spending it.
+    pub fn mempool_spenders(&self, outpoints: &[crate::types::OutPoint]) -> Vec<Option<Hash>> {
+        let pool = self.pool();
+        outpoints.iter().map(|o| pool.spender(o)).collect()
     }
 
     /// A mempool transaction by arrival index.

@@ -370,8 +370,10 @@ fn unapply_block(tx: &SqlTx<'_>, block: &Block, parent_work: U256) -> Result<(),
         .execute(params![height])?;
     tx.prepare_cached("DELETE FROM outputs WHERE block_height = ?1")?
         .execute(params![height])?;
-    tx.prepare_cached("UPDATE outputs SET spent_height = NULL WHERE spent_height = ?1")?
-        .execute(params![height])?;
+    tx.prepare_cached(
+        "UPDATE outputs SET spent_height = NULL, spent_by = NULL WHERE spent_height = ?1",
+    )?
+    .execute(params![height])?;
     tx.prepare_cached("DELETE FROM address_history WHERE block_height = ?1")?
         .execute(params![height])?;
     let mut update_address = tx.prepare_cached(
@@ -415,7 +417,7 @@ pub(super) fn apply_block(
         "INSERT OR REPLACE INTO transactions (hash, block_height, position) VALUES (?1, ?2, ?3)",
     )?;
     let mut spend = tx.prepare_cached(
-        "UPDATE outputs SET spent_height = ?3 WHERE transaction_hash = ?1 AND output_index = ?2",
+        "UPDATE outputs SET spent_height = ?3, spent_by = ?4 WHERE transaction_hash = ?1 AND output_index = ?2",
     )?;
     let mut create = tx.prepare_cached(
         "INSERT INTO outputs (transaction_hash, output_index, address, value, hash, block_height, transaction_index, coinbase)
@@ -439,7 +441,8 @@ pub(super) fn apply_block(
                 spend.execute(params![
                     &input.transaction_hash.0[..],
                     input.output_index,
-                    height
+                    height,
+                    &t.hash.0[..]
                 ])?;
             }
         }

@@ -398,12 +398,19 @@ mod tests {
                 )
                 .expect("recorded");
             }
+            // This binary writes a spender with each spend (migration 7):
+            // the column only while it writes genesis.
+            conn.execute_batch("ALTER TABLE outputs ADD COLUMN spent_by BLOB")
+                .expect("a column for now");
             let mut old = ChainStore {
                 conn,
                 params: params.clone(),
                 side_bytes: None,
             };
             old.initialise().expect("genesis in the old schema");
+            old.conn
+                .execute_batch("ALTER TABLE outputs DROP COLUMN spent_by")
+                .expect("back to schema 4");
         }
         let store = ChainStore::open(&path, &params).expect("the old database opens");
         let genesis = params.genesis();
@@ -425,6 +432,62 @@ mod tests {
             )
             .expect("blocks table");
         assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+        // Migration 7 too: nothing spent, no spender.
+        let spenders: i64 = store
+            .conn
+            .query_row("SELECT count(spent_by) FROM outputs", [], |r| r.get(0))
+            .expect("the column");
+        assert_eq!(spenders, 0);
+    }
+
+    /// A database written before migration 7 (no `outputs.spent_by`)
+    /// opens with the spender of every spent output filled in from the
+    /// active chain's blocks, as connecting them would have written it, and
+    /// verifies consistent.
+    #[test]
+    fn spenders_are_filled_in_for_a_database_from_before_migration_7() {
+        use super::verify::tests::{main_chain, write};
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let chain = main_chain(9);
+        write(dir.path(), &chain);
+        let path = dir.path().join("chain.sqlite");
+        type Spent = Vec<(Vec<u8>, i64, Option<i64>, Option<Vec<u8>>)>;
+        let spent = |conn: &Connection| -> Spent {
+            conn.prepare(
+                "SELECT transaction_hash, output_index, spent_height, spent_by FROM outputs
+                 ORDER BY transaction_hash, output_index",
+            )
+            .expect("prepared")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .expect("read")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+        };
+        let written = {
+            let conn = open_connection(&path).expect("connection");
+            let written = spent(&conn);
+            // Back to schema 6.
+            conn.execute_batch(
+                "ALTER TABLE outputs DROP COLUMN spent_by;
+                 DELETE FROM schema_migrations WHERE version = 7;",
+            )
+            .expect("the column dropped");
+            written
+        };
+        let spenders = written.iter().filter(|o| o.3.is_some()).count();
+        assert_eq!(
+            spenders, 5,
+            "a coinbase spent by the first payment, then each change but the last"
+        );
+        assert!(
+            written.iter().all(|o| o.2.is_some() == o.3.is_some()),
+            "a spender exactly when spent"
+        );
+        let store = ChainStore::open(&path, &ChainParams::regtest()).expect("the old one opens");
+        assert_eq!(spent(&store.conn), written);
+        drop(store);
+        let report = verify::verify_data_dir(dir.path(), Some("regtest")).expect("verifies");
+        assert!(report.is_consistent(), "{:#?}", report.problems);
     }
 
     /// Two writers on one database, as the chain and the mempool table are:

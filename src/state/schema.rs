@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "side_blocks",
         include_str!("../../migrations/0006_side_blocks.sql"),
     ),
+    (
+        7,
+        "outputs_spent_by",
+        include_str!("../../migrations/0007_outputs_spent_by.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -11,8 +11,8 @@
 //!   summed, and no stored branch has more work than the active chain
 //!   (blocks that failed a rule are not stored, so every stored leaf counts);
 //! * replaying the active chain's blocks gives exactly the stored
-//!   transactions, outputs (spent and unspent), address history, balances
-//!   and totals; each address's balance, received, sent and transaction
+//!   transactions, outputs (spent and unspent, with the height and the
+//!   transaction that spent them), address history, balances and totals; each address's balance, received, sent and transaction
 //!   count also equal what its stored outputs and history say.
 //!
 //! The digest ([`state_digest`]) covers only what the active chain
@@ -282,6 +282,8 @@ pub fn open_read_only(path: &Path) -> Result<Connection, VerifyError> {
 ///
 /// as stored. Everything in it follows from the active chain alone:
 /// never row ids, insertion order, side blocks, the mempool or the peers.
+/// Spent outputs are not in it, nor their `spent_height` and `spent_by`
+/// (verify checks those against the replay).
 pub fn state_digest(conn: &Connection) -> Result<Hash, StoreError> {
     let mut h = crate::hash::tagged_hasher(DIGEST_TAG);
     let chain: String = conn
@@ -344,6 +346,8 @@ struct OutputRow {
     transaction_index: u32,
     coinbase: bool,
     spent_height: Option<u64>,
+    /// The transaction that spent it (`None` exactly when unspent).
+    spent_by: Option<Hash>,
 }
 
 /// A stored row of `address_history`, or one the replay expects.
@@ -695,6 +699,7 @@ fn apply(replay: &mut Replay, block: &Block, params: &ChainParams, problems: &mu
                             ));
                         }
                         spent.spent_height = Some(height);
+                        spent.spent_by = Some(t.hash);
                     }
                 }
                 touched.entry(input.output_address).or_default().1 += input.output_value.units();
@@ -711,6 +716,7 @@ fn apply(replay: &mut Replay, block: &Block, params: &ChainParams, problems: &mu
                     transaction_index: position as u32,
                     coinbase,
                     spent_height: None,
+                    spent_by: None,
                 },
             );
             touched.entry(output.address).or_default().0 += output.value.units();
@@ -762,6 +768,11 @@ impl Columns for OutputRow {
                 "spent_height",
                 self.spent_height
                     .map_or_else(|| "none (unspent)".to_string(), |h| h.to_string()),
+            ),
+            (
+                "spent_by",
+                self.spent_by
+                    .map_or_else(|| "none".to_string(), |h| h.to_string()),
             ),
         ]
     }
@@ -848,7 +859,7 @@ fn compare_outputs(
 ) -> Result<BTreeMap<OutPoint, OutputRow>, StoreError> {
     let stored: BTreeMap<OutPoint, OutputRow> = conn
         .prepare(
-            "SELECT transaction_hash, output_index, address, value, hash, block_height, transaction_index, coinbase, spent_height
+            "SELECT transaction_hash, output_index, address, value, hash, block_height, transaction_index, coinbase, spent_height, spent_by
              FROM outputs",
         )?
         .query_map([], |r| {
@@ -862,6 +873,7 @@ fn compare_outputs(
                     transaction_index: r.get::<_, i64>(6)? as u32,
                     coinbase: r.get(7)?,
                     spent_height: r.get::<_, Option<i64>>(8)?.map(|h| h as u64),
+                    spent_by: r.get::<_, Option<Vec<u8>>>(9)?.map(hash_col).transpose()?,
                 },
             ))
         })?
@@ -1040,25 +1052,31 @@ fn compare_addresses(
     Ok(stored.len() as u64)
 }
 
+/// Chains for the state's tests (here, the schema's and the queries').
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::crypto::SecretKey;
     use crate::node::{MempoolLimits, Node};
     use crate::state::ChainStore;
     use crate::types::{Input, Transaction};
 
-    fn key() -> SecretKey {
+    pub(crate) fn key() -> SecretKey {
         SecretKey::from_bytes(&[42; 32]).expect("valid key")
     }
 
-    fn payee(n: u8) -> Address {
+    pub(crate) fn payee(n: u8) -> Address {
         SecretKey::from_bytes(&[n; 32])
             .expect("valid key")
             .address()
     }
 
-    fn block_on(parent: &Block, creator: Address, txs: Vec<Transaction>, dt: u64) -> Block {
+    pub(crate) fn block_on(
+        parent: &Block,
+        creator: Address,
+        txs: Vec<Transaction>,
+        dt: u64,
+    ) -> Block {
         let params = ChainParams::regtest();
         let height = parent.height + 1;
         let mut block = Block::assemble(
@@ -1077,7 +1095,13 @@ mod tests {
 
     /// `key()` spends output `index` of `tx` (worth `value`) to `to`, the
     /// rest back to itself less a fee.
-    fn pay(tx: &Transaction, index: u32, to: Address, amount: u64, timestamp: u64) -> Transaction {
+    pub(crate) fn pay(
+        tx: &Transaction,
+        index: u32,
+        to: Address,
+        amount: u64,
+        timestamp: u64,
+    ) -> Transaction {
         let value = tx.outputs[index as usize].value.units();
         let input = Input::spending(tx.hash, index, key().address(), Amount::from_units(value));
         let outputs = [
@@ -1090,7 +1114,7 @@ mod tests {
     }
 
     /// Genesis, three coinbases to `key()`, then blocks of payments.
-    fn main_chain(len: usize) -> Vec<Block> {
+    pub(crate) fn main_chain(len: usize) -> Vec<Block> {
         let mut chain = vec![ChainParams::regtest().genesis()];
         for _ in 0..3 {
             let b = block_on(chain.last().expect("tip"), key().address(), Vec::new(), 10);
@@ -1114,7 +1138,7 @@ mod tests {
         chain
     }
 
-    fn write(dir: &Path, blocks: &[Block]) {
+    pub(crate) fn write(dir: &Path, blocks: &[Block]) {
         let node =
             Node::open(dir, ChainParams::regtest(), MempoolLimits::default()).expect("opens");
         for b in blocks.iter().skip(1) {
@@ -1171,6 +1195,51 @@ mod tests {
             "{problem}"
         );
         assert_ne!(report.digest, before, "the digest covers the balances");
+    }
+
+    /// The spender of a spent output is checked like its other columns;
+    /// the digest (unspent outputs only) does not cover it.
+    #[test]
+    fn a_wrong_spender_is_named_and_the_digest_ignores_spent_outputs() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let chain = main_chain(8);
+        write(dir.path(), &chain);
+        let before = report_of(dir.path());
+        assert!(before.is_consistent(), "{:#?}", before.problems);
+        // The change of block 5's payment, spent by block 6's.
+        let spent = &chain[5].transactions[1];
+        let spender = &chain[6].transactions[1];
+        let conn =
+            super::super::open_connection(&dir.path().join("chain.sqlite")).expect("connection");
+        let stored: Vec<u8> = conn
+            .query_row(
+                "SELECT spent_by FROM outputs WHERE transaction_hash = ?1 AND output_index = 1",
+                [&spent.hash.0[..]],
+                |r| r.get(0),
+            )
+            .expect("a spender stored");
+        assert_eq!(stored, spender.hash.0.to_vec());
+        conn.execute(
+            "UPDATE outputs SET spent_by = ?1 WHERE transaction_hash = ?2 AND output_index = 1",
+            [&chain[7].transactions[1].hash.0[..], &spent.hash.0[..]],
+        )
+        .expect("update");
+        drop(conn);
+        let report = report_of(dir.path());
+        assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
+        let problem = &report.problems[0];
+        assert!(
+            problem.contains(&format!("output {}:1", spent.hash))
+                && problem.contains(&format!(
+                    "spent_by is {}, the active chain gives {}",
+                    chain[7].transactions[1].hash, spender.hash
+                )),
+            "{problem}"
+        );
+        assert_eq!(
+            report.digest, before.digest,
+            "spent outputs are not digested"
+        );
     }
 
     #[test]

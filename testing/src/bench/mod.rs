@@ -9,10 +9,14 @@
 //!   seed and N nodes behind 20 ms links: relay, a stalled sync peer, a
 //!   split network healing);
 //! - [`attacks`]: issue 27's attacks from outside, with what each costs
-//!   the victim (descriptors, memory, `/health/` latency).
+//!   the victim (descriptors, memory, `/health/` latency);
+//! - [`explorer`]: issue 28's explorer on an address with 20,000
+//!   transactions: a history page's latency, the CSV's first byte and the
+//!   node's memory over it.
 
 pub mod attacks;
 pub mod chain;
+pub mod explorer;
 pub mod http;
 pub mod inprocess;
 pub mod limits;
@@ -115,7 +119,14 @@ pub fn progress(what: &str) {
 }
 
 /// The groups of figures `--only` picks from.
-pub const GROUPS: [&str; 5] = ["limits", "inprocess", "http", "network", "attacks"];
+pub const GROUPS: [&str; 6] = [
+    "limits",
+    "inprocess",
+    "http",
+    "explorer",
+    "network",
+    "attacks",
+];
 
 /// Runs every figure (or those of the groups in `only`); scratch files and
 /// chains go under `tmp` (a fresh temporary directory inside it).
@@ -163,6 +174,9 @@ pub fn run(sizes: &Sizes, tmp: Option<PathBuf>, only: &[String]) -> anyhow::Resu
     }
     if wanted("http") {
         http::figures(&mut report, sizes, tmp.path(), &samples, wrk.as_deref())?;
+    }
+    if wanted("explorer") {
+        explorer::figures(&mut report, sizes, tmp.path())?;
     }
     if wanted("network") {
         network::sync(&mut report, sizes);
