@@ -511,6 +511,11 @@ impl PeerBook {
     /// own words, cut to [`BAN_NOTE_LIMIT`]. Returns whether a known node
     /// was dropped.
     pub fn ban(&mut self, node: NodeAddr, reason: Misbehaviour, note: &str, now: Time) -> bool {
+        // No node listens on port 0, and a saved ban of it could not be
+        // loaded back (API.md §1: a port is 1–65535).
+        if node.port() == 0 {
+            return false;
+        }
         let key = BanKey::of(&node);
         let dropped: Vec<NodeAddr> = self
             .known
@@ -1196,6 +1201,20 @@ mod tests {
             book.candidates(["10.0.0.1:5".parse().expect("node")], t(2))
                 .is_empty()
         );
+    }
+
+    /// Found by the `peer_book` fuzz target: a ban of a node with port 0
+    /// was kept and saved, and both stores refuse port 0 when loading, so
+    /// the whole book would fail to load after a restart.
+    #[test]
+    fn a_node_on_port_zero_is_never_banned_and_the_saved_book_loads_back() {
+        let mut book = full_book(10);
+        let zero = NodeAddr::new([127, 3, 0, 1].into(), 0);
+        book.ban(zero, Misbehaviour::MalformedAnswer, "port zero", t(1));
+        assert_eq!(book.ban_count(), 0);
+        let json = serde_json::to_string(&book.saved()).expect("saved book JSON");
+        let loaded: SavedPeers = serde_json::from_str(&json).expect("the saved book loads back");
+        assert!(loaded.banned.is_empty());
     }
 
     #[test]
