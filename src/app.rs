@@ -247,7 +247,8 @@ impl App {
         // not at the next interval (the run takes it only once it is known).
         let (core, sync) = (self.node.clone(), self.sync.clone());
         self.peers.observe_checks(Arc::new(move |peer, info| {
-            if info.total_work.0 > core.snapshot().info.total_work {
+            let ours = core.snapshot().info.total_work;
+            if crate::p2p::sync::sync_for_checked_peer(ours, info.total_work.0) {
                 sync.request(Some(peer));
             }
         }));

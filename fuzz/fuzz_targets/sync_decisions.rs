@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use cinder::consensus::block::context_depth;
 use cinder::p2p::sync::{
-    BLOCKS_PER_ASK, Claim, Download, Fault, HeaderChain, MAX_LOCATOR, MAX_WAITING_BLOCKS,
+    BLOCKS_PER_ASK, Claim, Download, HeaderChain, MAX_LOCATOR, MAX_WAITING_BLOCKS,
     MEMPOOL_MERGE_LIMIT, MERGE_BUDGET, MERGE_FETCH_TIMEOUT, MERGE_SILENT_IN_A_ROW, Merge, MergeEnd,
     REQUEST_TIMEOUT, REQUESTS_IN_FLIGHT, candidates, locator_heights, sync_from_named,
 };
@@ -150,7 +150,7 @@ fn headers_case(u: &mut Unstructured) {
         prev = h.clone();
     }
     assert_eq!((batch.tip(), batch.height()), (prev.hash, prev.height));
-    if let Err(Fault::NotYet(note)) = &batched {
+    if let Err(cinder::p2p::Leave::NotYet(note)) = &batched {
         assert!(note.contains("timestamp_in_future"), "not yet: {note}");
     }
     if honest && next < chain.len() && now >= last_ts {

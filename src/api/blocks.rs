@@ -345,17 +345,25 @@ pub async fn post_block(
             // A relayed block whose parent this node lacks: sync from the
             // node that relayed it, when it is a known, unbanned peer
             // posting from its own IP (API.md §8 "Named syncs").
-            if e.code() == "unknown_parent"
-                && let Some(peer) = origin.peer()
-            {
-                let caller = req.peer_addr().map(|a| a.ip());
-                let known = state.peers.with_book(|book| {
-                    book.is_known(&peer) && !book.is_banned(&peer, state.peers.now())
-                });
-                if crate::p2p::sync::sync_from_named(peer, caller, known) {
-                    tracing::debug!(%peer, block = %block.hash, "unknown parent: asking sync");
-                    state.sync.request(Some(peer));
-                }
+            let unknown_parent = matches!(
+                e.sync_verdict(),
+                Some(crate::p2p::sync_run::Verdict::UnknownParent)
+            );
+            let caller = req.peer_addr().map(|a| a.ip());
+            let now = state.peers.now();
+            let known = |peer: &crate::wire::NodeAddr| {
+                state
+                    .peers
+                    .with_book(|book| book.is_known(peer) && !book.is_banned(peer, now))
+            };
+            if let Some(peer) = crate::p2p::sync::sync_for_posted_block(
+                unknown_parent,
+                origin.peer(),
+                caller,
+                known,
+            ) {
+                tracing::debug!(%peer, block = %block.hash, "unknown parent: asking sync");
+                state.sync.request(Some(peer));
             }
             tracing::debug!(block = %block.hash, "block refused: {e}");
             return Err(e.into());

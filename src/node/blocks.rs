@@ -57,6 +57,24 @@ impl From<BlockError> for Rejected {
 }
 
 impl Rejected {
+    /// What sync makes of this refusal of a block it fetched (the rule's
+    /// variant, never its text); `None` for a store failure, which ends the
+    /// run.
+    pub fn sync_verdict(&self) -> Option<crate::p2p::sync_run::Verdict> {
+        use crate::consensus::RuleError;
+        use crate::p2p::sync_run::Verdict;
+        Some(match self {
+            Rejected::Rule { error, .. } => match &error.error {
+                RuleError::AlreadyKnown => Verdict::AlreadyKnown,
+                RuleError::UnknownParent(_) => Verdict::UnknownParent,
+                RuleError::TimestampInFuture { .. } => Verdict::NotYet,
+                other => Verdict::Invalid(other.code().to_string()),
+            },
+            Rejected::KnownInvalid { code, .. } => Verdict::Invalid(code.clone()),
+            Rejected::Store(_) => return None,
+        })
+    }
+
     /// The API's error code.
     pub fn code(&self) -> &str {
         match self {

@@ -42,23 +42,7 @@ pub type Accepted = crate::wire::BlockStatus;
 /// (it is told how many, and catches up from the node's state).
 const EVENT_CAPACITY: usize = 4096;
 
-/// A stored block, as checking headers after it starts from.
-#[derive(Clone, Debug)]
-pub struct BranchContext {
-    pub target: Target,
-    /// The work of the chain ending with the block.
-    pub work: primitive_types::U256,
-    /// The tail of its branch, oldest first, as (height, timestamp).
-    pub tail: Vec<(u64, u64)>,
-}
-
-/// What the node knows of a block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KnownBlock {
-    Unknown,
-    Stored,
-    Invalid,
-}
+pub use crate::p2p::sync::{BranchContext, KnownBlock};
 
 /// Bounds of the mempool (`--mempool-max-count`, `--mempool-max-size`).
 #[derive(Clone, Copy, Debug)]
@@ -282,15 +266,14 @@ impl Node {
         self.events.subscribe()
     }
 
-    /// This node's locator (API.md §8 step 2): hashes of the active chain
-    /// at [`crate::p2p::sync::locator_heights`], newest first.
-    pub fn locator(&self) -> Result<Vec<Hash>, StoreError> {
-        let heights = crate::p2p::sync::locator_heights(self.snapshot().info.height);
+    /// Hashes of the active chain at `heights`, in that order (a height
+    /// past the tip is skipped): the locator's reads.
+    pub fn active_hashes(&self, heights: &[u64]) -> Result<Vec<Hash>, StoreError> {
         self.reads.with(|conn| {
             let read = conn.unchecked_transaction()?;
             let mut hashes = Vec::with_capacity(heights.len());
             for h in heights {
-                if let Some(hash) = crate::state::active_hash(&read, h)? {
+                if let Some(hash) = crate::state::active_hash(&read, *h)? {
                     hashes.push(hash);
                 }
             }
@@ -514,6 +497,39 @@ impl Node {
     }
 }
 
+/// What sync reads of this node's chain: its store.
+impl crate::p2p::sync_run::ChainView for Node {
+    type Error = StoreError;
+
+    fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    fn total_work(&self) -> primitive_types::U256 {
+        self.snapshot().info.total_work
+    }
+
+    fn tip_height(&self) -> u64 {
+        self.snapshot().info.height
+    }
+
+    fn active_hashes(&self, heights: &[u64]) -> Result<Vec<Hash>, StoreError> {
+        Node::active_hashes(self, heights)
+    }
+
+    fn branch_context(&self, hash: &Hash) -> Result<Option<BranchContext>, StoreError> {
+        Node::branch_context(self, hash)
+    }
+
+    fn block_status(&self, hash: &Hash) -> Result<KnownBlock, StoreError> {
+        Node::block_status(self, hash)
+    }
+
+    fn now_unix(&self) -> u64 {
+        self.now()
+    }
+}
+
 #[cfg(test)]
 mod read_snapshot_tests {
     //! `GET /headers/` reads in one read transaction (API.md §8
@@ -573,3 +589,4 @@ mod read_snapshot_tests {
         assert_eq!(unsnapped, (1, 2));
     }
 }
+

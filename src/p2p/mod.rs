@@ -8,6 +8,7 @@
 
 #[cfg(feature = "p2p")]
 pub mod address_book;
+pub mod misbehaviour;
 pub mod net;
 pub mod peers;
 #[cfg(feature = "p2p")]
@@ -19,12 +20,14 @@ pub mod store;
 pub mod sync;
 #[cfg(feature = "node")]
 pub mod sync_driver;
+pub mod sync_run;
 
 #[cfg(feature = "p2p")]
 pub use address_book::{
     AnnounceError, CheckFailure, CheckObserver, Clock, MAX_ANNOUNCED_CHECKS, Peers, PeersConfig,
     SEED_LISTING_LIMIT, SystemClock, check_node,
 };
+pub use misbehaviour::Leave;
 pub use net::{AddrPolicy, BanKey, Group, group_of};
 pub use peers::{Admission, Ban, BookConfig, Misbehaviour, Outcome, PeerBook, Refusal, Slot, Time};
 pub use store::{JsonFileStore, MemoryStore, PeerStore, PeerStoreError, SavedPeers};

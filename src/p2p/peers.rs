@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::wire::NodeAddr;
 
+pub use super::misbehaviour::Misbehaviour;
 use super::net::{AddrPolicy, BanKey, Group, group_of};
 use super::store::{SavedBan, SavedPeers};
 
@@ -56,62 +57,6 @@ pub const SEED_MAX_NODES: usize = 1000;
 pub const ANNOUNCED_PER_PEER: usize = 3;
 /// Most chosen peers of one group while other groups are on offer (§8).
 pub const CHOSEN_PER_GROUP: usize = 2;
-
-/// Why a peer is banned (API.md §8 "Bad peers"): a code, never the peer's
-/// words.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Misbehaviour {
-    /// A block breaking a consensus rule.
-    InvalidBlock,
-    /// Headers that break a rule or do not link to what it was asked.
-    InvalidHeaders,
-    /// Its chain holds a block this node knows is invalid.
-    KnownInvalid,
-    /// It claimed work its headers did not show.
-    WorkNotShown,
-    /// An answer that is not the API's (malformed, oversized, a refusal
-    /// without an error body, a peer list that is not one).
-    MalformedAnswer,
-    /// More than it was asked (headers beyond the limit).
-    Unrequested,
-    /// A ban restored from an older store, whose reason had no code.
-    Unspecified,
-}
-
-impl Misbehaviour {
-    pub const ALL: [Misbehaviour; 7] = [
-        Misbehaviour::InvalidBlock,
-        Misbehaviour::InvalidHeaders,
-        Misbehaviour::KnownInvalid,
-        Misbehaviour::WorkNotShown,
-        Misbehaviour::MalformedAnswer,
-        Misbehaviour::Unrequested,
-        Misbehaviour::Unspecified,
-    ];
-
-    /// The code kept with the ban and logged.
-    pub fn code(self) -> &'static str {
-        match self {
-            Misbehaviour::InvalidBlock => "invalid_block",
-            Misbehaviour::InvalidHeaders => "invalid_headers",
-            Misbehaviour::KnownInvalid => "known_invalid",
-            Misbehaviour::WorkNotShown => "work_not_shown",
-            Misbehaviour::MalformedAnswer => "malformed_answer",
-            Misbehaviour::Unrequested => "unrequested",
-            Misbehaviour::Unspecified => "unspecified",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<Misbehaviour> {
-        Misbehaviour::ALL.into_iter().find(|m| m.code() == code)
-    }
-}
-
-impl std::fmt::Display for Misbehaviour {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
 
 /// `note` cut to [`BAN_NOTE_LIMIT`] bytes on a character boundary.
 fn short_note(note: &str) -> String {

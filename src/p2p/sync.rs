@@ -14,7 +14,7 @@ use crate::consensus::block::{check_header_fields, context_depth, next_context};
 use crate::types::{Block, BlockHeader, Hash, Target};
 use crate::wire::{BlockchainInfo, NodeAddr};
 
-use super::peers::Misbehaviour;
+use super::misbehaviour::{Leave, Misbehaviour};
 
 /// Headers asked per request (API.md §8 step 2).
 pub const HEADERS_PER_ASK: usize = 2000;
@@ -70,6 +70,24 @@ impl Claim {
     }
 }
 
+/// A stored block, as checking headers after it starts from.
+#[derive(Clone, Debug)]
+pub struct BranchContext {
+    pub target: Target,
+    /// The work of the chain ending with the block.
+    pub work: U256,
+    /// The tail of its branch, oldest first, as (height, timestamp).
+    pub tail: Vec<(u64, u64)>,
+}
+
+/// What a node knows of a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KnownBlock {
+    Unknown,
+    Stored,
+    Invalid,
+}
+
 /// Peers whose `/blockchain/` a run asks at once, at most.
 pub const CLAIMS_IN_FLIGHT: usize = 8;
 /// Headers a sync holds from one peer, at most, before their work shows
@@ -82,6 +100,27 @@ pub const MAX_HEADERS_HELD: usize = 100_000;
 /// the caller's; otherwise nothing but the usual answer.
 pub fn sync_from_named(named: NodeAddr, caller: Option<std::net::IpAddr>, known: bool) -> bool {
     known && caller.is_some_and(|ip| ip.to_canonical() == named.ip())
+}
+
+/// What a posted block asks of sync (API.md §8 "Named syncs"): a block
+/// refused because its parent is unknown, posted by the node `named`
+/// (its `X-Cinder-Node`) from `caller`, asks a run from that node when
+/// [`sync_from_named`] allows it; nothing else asks anything.
+pub fn sync_for_posted_block(
+    unknown_parent: bool,
+    named: Option<NodeAddr>,
+    caller: Option<std::net::IpAddr>,
+    known: impl FnOnce(&NodeAddr) -> bool,
+) -> Option<NodeAddr> {
+    let named = named.filter(|_| unknown_parent)?;
+    sync_from_named(named, caller, known(&named)).then_some(named)
+}
+
+/// What a peer's answered check asks of sync (API.md §8 "Sync": a peer
+/// showing more work is synced from at once, not at the next interval):
+/// a run from it when its chain has more work than `our_work`.
+pub fn sync_for_checked_peer(our_work: U256, its_work: U256) -> bool {
+    its_work > our_work
 }
 
 /// The peers with this node's genesis and more work than `our_work`,
@@ -123,26 +162,6 @@ pub fn locator_heights(tip_height: u64) -> Vec<u64> {
     heights
 }
 
-/// Why a peer's headers or blocks are refused: a misbehaviour (ban it), or
-/// "not yet" (API.md §8 "Clocks": refused only because of this node's
-/// clock, which an honest peer cannot help: no ban, tried again later).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Fault {
-    #[error("{0}: {1}")]
-    Ban(Misbehaviour, String),
-    #[error("not yet: {0}")]
-    NotYet(String),
-}
-
-impl Fault {
-    /// This node's words for it.
-    pub fn note(&self) -> &str {
-        match self {
-            Fault::Ban(_, note) | Fault::NotYet(note) => note,
-        }
-    }
-}
-
 /// The headers a peer sends, checked as they arrive (§8 step 3): each
 /// links to the previous one (the first to a block this node stores), has
 /// its own hash, meets its target, and passes §6 steps 6–8 with the headers
@@ -178,11 +197,11 @@ impl HeaderChain {
     }
 
     /// Checks `headers` in order and extends the chain with them; the first
-    /// bad one is a [`Fault`] naming it.
-    pub fn extend(&mut self, headers: &[BlockHeader], now: u64) -> Result<(), Fault> {
+    /// bad one is a [`Leave`] naming it.
+    pub fn extend(&mut self, headers: &[BlockHeader], now: u64) -> Result<(), Leave> {
         for h in headers {
             if h.prev_hash != self.tip_hash {
-                return Err(Fault::Ban(
+                return Err(Leave::Ban(
                     Misbehaviour::InvalidHeaders,
                     format!(
                         "header {} at height {} does not link to {}",
@@ -192,13 +211,13 @@ impl HeaderChain {
             }
             let computed = h.compute_hash();
             if computed != h.hash {
-                return Err(Fault::Ban(
+                return Err(Leave::Ban(
                     Misbehaviour::InvalidHeaders,
                     format!("header {}: bad_hash (is {computed})", h.hash),
                 ));
             }
             if !h.hash.meets(&h.target) {
-                return Err(Fault::Ban(
+                return Err(Leave::Ban(
                     Misbehaviour::InvalidHeaders,
                     format!("header {}: bad_pow", h.hash),
                 ));
@@ -208,9 +227,9 @@ impl HeaderChain {
             check_header_fields(h.height, &h.target, h.timestamp, &context, now).map_err(|e| {
                 let note = format!("header {}: {}: {e}", h.hash, e.code());
                 if e.code() == "timestamp_in_future" {
-                    Fault::NotYet(note)
+                    Leave::NotYet(note)
                 } else {
-                    Fault::Ban(Misbehaviour::InvalidHeaders, note)
+                    Leave::Ban(Misbehaviour::InvalidHeaders, note)
                 }
             })?;
             self.tail.push_back((h.height, h.timestamp));
@@ -363,19 +382,19 @@ impl Download {
     /// The answer to request `id`: the blocks asked, in order, possibly cut
     /// short by the answer's size bound (the rest is asked again first). A
     /// block not asked, out of order, or whose hash is not its own is a
-    /// [`Fault`]; an empty answer to a non-empty request too.
-    pub fn answered(&mut self, id: u64, blocks: Vec<Block>) -> Result<(), Fault> {
+    /// [`Leave`]; an empty answer to a non-empty request too.
+    pub fn answered(&mut self, id: u64, blocks: Vec<Block>) -> Result<(), Leave> {
         let Some((asked, _)) = self.in_flight.remove(&id) else {
             return Ok(()); // abandoned meanwhile
         };
         if blocks.is_empty() {
-            return Err(Fault::Ban(
+            return Err(Leave::Ban(
                 Misbehaviour::MalformedAnswer,
                 format!("no block in the answer to {} hashes", asked.len()),
             ));
         }
         if blocks.len() > asked.len() {
-            return Err(Fault::Ban(
+            return Err(Leave::Ban(
                 Misbehaviour::Unrequested,
                 format!(
                     "{} blocks in the answer to {} hashes",
@@ -386,14 +405,14 @@ impl Download {
         }
         for (block, hash) in blocks.iter().zip(&asked) {
             if block.hash != *hash {
-                return Err(Fault::Ban(
+                return Err(Leave::Ban(
                     Misbehaviour::Unrequested,
                     format!("block {} sent for {hash}", block.hash),
                 ));
             }
             let computed = block.compute_hash();
             if computed != block.hash {
-                return Err(Fault::Ban(
+                return Err(Leave::Ban(
                     Misbehaviour::InvalidBlock,
                     format!("block {}: bad_hash (is {computed})", block.hash),
                 ));
@@ -575,6 +594,38 @@ mod tests {
     }
 
     #[test]
+    fn a_posted_block_asks_sync_only_for_an_unknown_parent_from_a_known_named_peer() {
+        let named: NodeAddr = "10.1.2.3:8000".parse().expect("node");
+        let caller = Some("10.1.2.3".parse().expect("ip"));
+        let known = |_: &NodeAddr| true;
+        assert_eq!(
+            sync_for_posted_block(true, Some(named), caller, known),
+            Some(named)
+        );
+        assert_eq!(
+            sync_for_posted_block(false, Some(named), caller, known),
+            None
+        );
+        assert_eq!(sync_for_posted_block(true, None, caller, known), None);
+        assert_eq!(
+            sync_for_posted_block(true, Some(named), caller, |_| false),
+            None
+        );
+        let elsewhere = Some("10.9.9.9".parse().expect("ip"));
+        assert_eq!(
+            sync_for_posted_block(true, Some(named), elsewhere, known),
+            None
+        );
+    }
+
+    #[test]
+    fn a_checked_peer_is_synced_from_only_with_more_work() {
+        assert!(sync_for_checked_peer(U256::from(5u64), U256::from(6u64)));
+        assert!(!sync_for_checked_peer(U256::from(5u64), U256::from(5u64)));
+        assert!(!sync_for_checked_peer(U256::from(5u64), U256::from(4u64)));
+    }
+
+    #[test]
     fn locator_is_dense_then_doubles_then_genesis() {
         assert_eq!(locator_heights(0), [0]);
         assert_eq!(locator_heights(3), [3, 2, 1, 0]);
@@ -649,7 +700,7 @@ mod tests {
             .extend(&headers, blocks[5].timestamp - 7201)
             .expect_err("from the future");
         assert!(
-            matches!(&e, Fault::NotYet(note) if note.contains("timestamp_in_future")),
+            matches!(&e, Leave::NotYet(note) if note.contains("timestamp_in_future")),
             "a header from this node's future is not a ban: {e}"
         );
     }

@@ -1,63 +1,75 @@
-//! The thin driver of [`super::sync`]: one sync run at a time, at start,
-//! every sync interval and when asked (a known peer showing more work, a
-//! block with an unknown parent relayed by a known peer); headers first,
-//! bodies only once the headers show more work than this node's chain,
-//! in a window with several requests in flight while earlier blocks are
-//! connected through the node's normal intake. The mempool merge runs as
-//! a task of its own ([`run_merges`]), never inside a run.
+//! The thin driver of [`super::sync_run`]: it carries out what a run
+//! decides — asks over the peer interface ([`SyncPeers`]: the typed HTTP
+//! client in production, in-memory peers in tests), connects blocks
+//! through the node's normal intake on a blocking thread, bans, logs and
+//! counts — and feeds the answers, verdicts and the clock back. When runs
+//! happen is [`Schedule`]'s decision. The mempool merge runs as a task of
+//! its own ([`run_merges`]), never inside a run.
 
-use std::collections::HashSet;
-
-use futures_util::StreamExt;
-use primitive_types::U256;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::peers::Misbehaviour;
+use super::misbehaviour::Leave;
 use super::relay_driver::PeerSource;
-use super::sync::{
-    CLAIMS_IN_FLIGHT, Candidate, Claim, Download, Fault, HEADERS_PER_ASK, HeaderChain,
-    MAX_HEADERS_HELD, MERGE_FETCH_TIMEOUT, Merge, MergeEnd, PROGRESS_EVERY, REQUEST_TIMEOUT,
-    candidates,
+use super::sync::{Claim, MERGE_FETCH_TIMEOUT, Merge, MergeEnd, PROGRESS_EVERY};
+use super::sync_run::{
+    Action, Answer, AnswerError, Request, Schedule, SyncRun, Verdict, merge_peer,
 };
-use crate::client::{CHECK_TIMEOUT, Client, ClientError};
-use crate::consensus::block_work;
-use crate::node::{KnownBlock, Node, Origin, Rejected};
+use crate::client::{Client, ClientError};
+use crate::node::{Node, Origin};
 use crate::state::StoreError;
-use crate::types::{Block, BlockHeader, Hash};
+use crate::types::{Block, Hash};
 use crate::wire::NodeAddr;
 
-/// What sync asks of the peer it syncs from: the HTTP client in the node,
-/// in-memory peers in tests (stalls, bans and partitions in milliseconds).
-pub trait SyncPeer: Send + Sync + 'static {
-    /// `GET /headers/?locator=…&limit=…`.
-    fn headers(&self, locator: Vec<Hash>, limit: usize) -> PeerFuture<Vec<BlockHeader>>;
-    /// `GET /blocks/?hashes=…`.
-    fn blocks(&self, hashes: Vec<Hash>) -> PeerFuture<Vec<Block>>;
+/// The one interface sync asks peers through: the HTTP client in the
+/// node, in-memory peers in tests and the simulator.
+pub trait SyncPeers: Send + Sync + 'static {
+    /// Sends `request` to `peer`; the answer, or why there is none.
+    fn ask(&self, peer: NodeAddr, request: Request, timeout: Duration) -> PeerFuture;
 }
 
 /// An answer a peer owes.
-pub type PeerFuture<T> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ClientError>> + Send>>;
+pub type PeerFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Answer, AnswerError>> + Send>>;
 
-impl SyncPeer for Client {
-    fn headers(&self, locator: Vec<Hash>, limit: usize) -> PeerFuture<Vec<BlockHeader>> {
-        let client = self.clone();
-        Box::pin(async move { client.headers(&locator, limit).await })
+impl SyncPeers for Client {
+    fn ask(&self, peer: NodeAddr, request: Request, timeout: Duration) -> PeerFuture {
+        let client = self.to(peer).with_timeout(timeout);
+        Box::pin(async move {
+            match request {
+                Request::Claim => client
+                    .blockchain()
+                    .await
+                    .map(|info| Answer::Claim(Claim::of(peer, &info))),
+                Request::Headers { locator, limit } => {
+                    client.headers(&locator, limit).await.map(Answer::Headers)
+                }
+                Request::Blocks { hashes } => {
+                    client.blocks_by_hash(&hashes).await.map(Answer::Blocks)
+                }
+            }
+            .map_err(answer_error)
+        })
     }
+}
 
-    fn blocks(&self, hashes: Vec<Hash>) -> PeerFuture<Vec<Block>> {
-        let client = self.clone();
-        Box::pin(async move { client.blocks_by_hash(&hashes).await })
+/// A client's failure as sync judges it: a peer speaking outside the API
+/// misbehaves; everything else is silence an honest peer can show.
+fn answer_error(e: ClientError) -> AnswerError {
+    if e.is_misbehaviour() {
+        AnswerError::Misbehaved(e.own_summary())
+    } else {
+        AnswerError::Silent(e.to_string())
     }
 }
 
 /// Bans a peer for a reason, with this node's own note (the address book
 /// carries it out).
-pub type BanSink = Arc<dyn Fn(NodeAddr, Misbehaviour, &str) + Send + Sync>;
+pub type BanSink = Arc<dyn Fn(NodeAddr, super::Misbehaviour, &str) + Send + Sync>;
 
 /// Whether a peer may still be contacted (not banned meanwhile): asked
 /// before each candidate of a run and before a merge.
@@ -118,48 +130,8 @@ impl SyncControl {
     }
 }
 
-/// Why a run from one peer ended early.
-#[derive(Debug)]
-enum Stop {
-    /// The peer broke a rule or the API: ban it.
-    Ban(Misbehaviour, String),
-    /// Refused only because of this node's clock (API.md §8 "Clocks"):
-    /// no ban, tried again at the next interval.
-    NotYet(String),
-    /// The peer did not answer in time, or its headers did not show more
-    /// work within what a run holds: go on with another.
-    Silent(String),
-    /// This node's own store failed.
-    Store(StoreError),
-}
-
-impl From<StoreError> for Stop {
-    fn from(e: StoreError) -> Self {
-        Stop::Store(e)
-    }
-}
-
-impl From<Fault> for Stop {
-    fn from(f: Fault) -> Self {
-        match f {
-            Fault::Ban(reason, note) => Stop::Ban(reason, note),
-            Fault::NotYet(note) => Stop::NotYet(note),
-        }
-    }
-}
-
-fn classify(e: ClientError) -> Stop {
-    if e.is_misbehaviour() {
-        Stop::Ban(Misbehaviour::MalformedAnswer, e.own_summary())
-    } else {
-        Stop::Silent(e.to_string())
-    }
-}
-
-/// Runs sync until the request channel closes: one run at start, then at
-/// each request or every `interval`. A run at the interval (or for a new
-/// peer) asks every known peer; a named request only that peer, and only
-/// while it is known.
+/// Runs sync until the request channel closes, when [`Schedule`] says: at
+/// start, every `interval`, when asked, and for a peer new to the book.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     node: Arc<Node>,
@@ -171,357 +143,220 @@ pub async fn run(
     mut requests: mpsc::Receiver<Option<NodeAddr>>,
     interval: Duration,
 ) {
-    let mut next_run = tokio::time::Instant::now();
-    // New peers are looked at within a second: one may have more work.
-    let mut seen: HashSet<NodeAddr> = HashSet::new();
+    let mut schedule = Schedule::new(interval, Instant::now());
     let mut watch = tokio::time::interval(Duration::from_secs(1));
+    let client: Arc<dyn SyncPeers> = Arc::new(client);
     loop {
-        let mut named = Vec::new();
-        let mut everyone = false;
-        tokio::select! {
-            request = requests.recv() => match request {
-                Some(Some(peer)) => named.push(peer),
-                Some(None) => everyone = true,
-                None => return,
-            },
-            _ = tokio::time::sleep_until(next_run) => everyone = true,
-            _ = watch.tick() => {
-                let now: HashSet<NodeAddr> = peers().into_iter().collect();
-                named.extend(now.difference(&seen).copied());
-                seen = now;
-                if named.is_empty() {
-                    continue;
-                }
-            }
-        }
-        // Whatever was asked meanwhile is served by this one run.
-        while let Ok(request) = requests.try_recv() {
-            match request {
-                Some(peer) => named.push(peer),
-                None => everyone = true,
-            }
-        }
-        let known = peers();
-        let targets: Vec<NodeAddr> = if everyone {
-            known
-        } else {
-            known.into_iter().filter(|p| named.contains(p)).collect()
-        };
-        run_once(&node, &client, &ban, &may_contact, &control, targets).await;
-        if everyone {
-            next_run = tokio::time::Instant::now() + interval;
-        }
-    }
-}
-
-/// One sync run: the claims of `targets` (at most [`CLAIMS_IN_FLIGHT`]
-/// asked at once, only their work, height and genesis kept), then the
-/// heaviest candidates in turn until this node has caught up; then a merge
-/// of the mempool of the peer it synced from.
-async fn run_once(
-    node: &Arc<Node>,
-    client: &Client,
-    ban: &BanSink,
-    may_contact: &ContactCheck,
-    control: &SyncControl,
-    targets: Vec<NodeAddr>,
-) {
-    if targets.is_empty() {
-        return;
-    }
-    let mut asks = futures_util::stream::iter(targets.into_iter().map(|p| {
-        let c = client.to(p).with_timeout(CHECK_TIMEOUT);
-        async move { (p, c.blockchain().await) }
-    }))
-    .buffer_unordered(CLAIMS_IN_FLIGHT);
-    let mut claims: Vec<Claim> = Vec::new();
-    while let Some((p, answer)) = asks.next().await {
-        match answer {
-            Ok(info) => claims.push(Claim::of(p, &info)),
-            Err(e) if e.is_misbehaviour() => {
-                ban(p, Misbehaviour::MalformedAnswer, &e.own_summary())
-            }
-            Err(_) => {}
-        }
-    }
-    drop(asks);
-    let genesis = node.params().genesis_hash;
-    let ours = node.snapshot().info.total_work;
-    let mut synced_from = None;
-    let candidates = candidates(&genesis, ours, &claims);
-    // `/health/` says `syncing` while blocks are fetched from a candidate.
-    let _syncing = Syncing::start(control, !candidates.is_empty());
-    for candidate in candidates {
-        if node.snapshot().info.total_work >= candidate.work {
-            continue; // caught up through an earlier candidate
-        }
-        if !may_contact(&candidate.peer) {
-            continue; // banned during this run (another port of its IP, say)
-        }
-        tracing::info!(
-            peer = %candidate.peer,
-            height = candidate.height,
-            "sync: starting from a peer with more work"
-        );
-        let peer = Arc::new(client.to(candidate.peer).with_timeout(REQUEST_TIMEOUT));
-        match sync_from(node, peer, &candidate, REQUEST_TIMEOUT).await {
-            Ok(connected) => {
-                if connected > 0 {
-                    synced_from = Some(candidate.peer);
-                }
-            }
-            Err(Stop::Ban(reason, note)) => {
-                tracing::warn!(peer = %candidate.peer, %reason, "sync: banning: {note}");
-                ban(candidate.peer, reason, &note);
-            }
-            Err(Stop::NotYet(note)) => {
-                tracing::info!(peer = %candidate.peer, "sync: not yet, by this node's clock: {note}");
-            }
-            Err(Stop::Silent(reason)) => {
-                tracing::info!(peer = %candidate.peer, "sync: peer left for another: {reason}");
-            }
-            Err(Stop::Store(e)) => {
+        if let Some(targets) = schedule.due(&peers(), Instant::now()) {
+            let (run, actions) = SyncRun::start(targets, Instant::now());
+            let ends = Ends {
+                ban: &ban,
+                may_contact: &may_contact,
+                control: Some(&control),
+            };
+            if let Err(e) = drive(&node, run, actions, client.clone(), ends).await {
                 tracing::error!("sync: {e}");
-                return;
             }
-        }
-    }
-    if let Some(peer) = synced_from {
-        let tip = node.snapshot().info.clone();
-        tracing::info!(height = tip.height, best = %tip.best_hash, from = %peer, "sync: caught up");
-        if let Err(e) = node.sync_finished(Some(peer)) {
-            tracing::error!("sync: {e}");
-        }
-        if may_contact(&peer) {
-            control.merge(peer);
-        }
-    }
-}
-
-/// Headers first; bodies only once the headers held show more work than
-/// this node's active chain (API.md §8 "Work before bodies"), then until
-/// the peer has no more; returns the blocks connected.
-async fn sync_from(
-    node: &Arc<Node>,
-    peer: Arc<dyn SyncPeer>,
-    candidate: &Candidate,
-    timeout: Duration,
-) -> Result<u64, Stop> {
-    let mut progress = Progress::new(candidate);
-    node.metrics()
-        .sync_target_height
-        .set(i64::try_from(candidate.height).unwrap_or(i64::MAX));
-    // The work of the peer's chain as its headers showed it. Judged on
-    // what the peer sent, never on this node's tip: a block relayed to us
-    // meanwhile may be stored before our tip shows it.
-    let mut shown = U256::zero();
-    // The peer's headers since the last body fetched, checked and linked,
-    // and the bodies among them this node lacks (chain order).
-    let mut chain: Option<HeaderChain> = None;
-    let mut held: Vec<Hash> = Vec::new();
-    // Headers taken since the last body fetched, across fresh starts too:
-    // a peer answering with headers that never show more work (our own
-    // chain again and again, say) is left after MAX_HEADERS_HELD.
-    let mut held_count = 0usize;
-    loop {
-        let mut locator = blocking(node, |n| n.locator()).await?;
-        let our_tip = locator.first().copied();
-        if let Some(c) = &chain {
-            // Go on after the last header held (its body may not be here).
-            locator.insert(0, c.tip());
-            locator.truncate(super::sync::MAX_LOCATOR);
-        }
-        let headers =
-            match tokio::time::timeout(timeout, peer.headers(locator, HEADERS_PER_ASK)).await {
-                Ok(answer) => answer.map_err(classify)?,
-                Err(_) => {
-                    return Err(Stop::Silent(format!(
-                        "no headers within {} ms",
-                        timeout.as_millis()
-                    )));
-                }
-            };
-        if headers.len() > HEADERS_PER_ASK {
-            return Err(Stop::Ban(
-                Misbehaviour::Unrequested,
-                format!("{} headers for a limit of {HEADERS_PER_ASK}", headers.len()),
-            ));
-        }
-        let Some(first) = headers.first() else {
-            // Nothing after our locator: the peer's tip is on our chain, at
-            // most our tip.
-            if chain.is_none()
-                && let Some(tip) = our_tip
-                && let Some(ours) = blocking(node, move |n| n.branch_context(&tip)).await?
-            {
-                shown = shown.max(ours.work);
-            }
-            break;
-        };
-        let start = first.prev_hash;
-        if chain.as_ref().is_none_or(|c| c.tip() != start) {
-            // A fresh start (or the peer moved to another branch): from a
-            // block this node stores.
-            let Some(context) = blocking(node, move |n| n.branch_context(&start)).await? else {
-                return Err(Stop::Ban(
-                    Misbehaviour::InvalidHeaders,
-                    format!("headers start after {start}, a block this node does not store"),
-                ));
-            };
-            chain = Some(HeaderChain::after(
-                node.params(),
-                start,
-                context.target,
-                context.tail,
-            ));
-            shown = context.work;
-            held.clear();
-        }
-        let Some(c) = chain.as_mut() else {
-            break;
-        };
-        c.extend(&headers, node.now())?;
-        shown = headers
-            .iter()
-            .fold(shown, |work, h| work + block_work(&h.target));
-        held_count += headers.len();
-        let hashes: Vec<Hash> = headers.iter().map(|h| h.hash).collect();
-        let missing = blocking(node, move |n| {
-            let mut missing = Vec::new();
-            for h in hashes {
-                match n.block_status(&h)? {
-                    KnownBlock::Unknown => missing.push(h),
-                    KnownBlock::Stored => {}
-                    KnownBlock::Invalid => return Ok(Err(h)),
-                }
-            }
-            Ok(Ok(missing))
-        })
-        .await?
-        .map_err(|h| {
-            Stop::Ban(
-                Misbehaviour::KnownInvalid,
-                format!("its chain holds block {h}, known invalid"),
-            )
-        })?;
-        held.extend(missing);
-        if shown > node.snapshot().info.total_work && !held.is_empty() {
-            download(
-                node,
-                &peer,
-                std::mem::take(&mut held),
-                &mut progress,
-                timeout,
-            )
-            .await?;
-            held_count = 0;
-        } else if held_count >= MAX_HEADERS_HELD {
-            return Err(Stop::Silent(format!(
-                "{held_count} headers held without more work than this node's chain"
-            )));
-        }
-        if headers.len() < HEADERS_PER_ASK {
-            break;
-        }
-    }
-    if shown < candidate.work {
-        return Err(Stop::Ban(
-            Misbehaviour::WorkNotShown,
-            format!(
-                "it claimed work {} and its headers showed a chain of {shown}",
-                candidate.work
-            ),
-        ));
-    }
-    Ok(progress.connected)
-}
-
-/// Fetches `missing` (chain order) in the window and connects each block
-/// as soon as the ones before it are in.
-async fn download(
-    node: &Arc<Node>,
-    peer: &Arc<dyn SyncPeer>,
-    missing: Vec<Hash>,
-    progress: &mut Progress,
-    timeout: Duration,
-) -> Result<(), Stop> {
-    // Side blocks are not pruned while this branch's bodies come in. Only
-    // then: a peer holding a run open (headers that do not show more work
-    // yet) must not suspend the bound on posted side blocks. A stored side
-    // block pruned between the headers and the bodies makes the run stop
-    // silently, and the next run fetches it.
-    let _incoming = node.sync_bodies_begin();
-    let mut window = Download::new(missing);
-    let (answers_tx, mut answers) =
-        mpsc::unbounded_channel::<(u64, Result<Vec<Block>, ClientError>)>();
-    loop {
-        for request in window.next_requests(Instant::now()) {
-            let answer = peer.blocks(request.hashes);
-            let tx = answers_tx.clone();
-            tokio::spawn(async move {
-                let _ = tx.send((request.id, answer.await));
-            });
-        }
-        let ready = window.ready();
-        if !ready.is_empty() {
-            // Connecting runs on a blocking thread while the requests in
-            // flight go on.
-            let count = ready.len() as u64;
-            blocking(node, move |n| Ok(connect_in_order(n, ready))).await??;
-            progress.connected(count, node);
             continue;
         }
-        if window.is_done() {
-            return Ok(());
+        let wake = tokio::time::Instant::from_std(schedule.next_wake());
+        tokio::select! {
+            request = requests.recv() => match request {
+                Some(peer) => schedule.requested(peer),
+                None => return,
+            },
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = watch.tick() => schedule.peers_now(&peers()),
         }
-        match tokio::time::timeout(timeout, answers.recv()).await {
-            Ok(Some((id, Ok(blocks)))) => window.answered(id, blocks)?,
-            Ok(Some((_, Err(e)))) => return Err(classify(e)),
-            Ok(None) | Err(_) => {
-                return Err(Stop::Silent(format!(
-                    "no block within {} ms",
-                    timeout.as_millis()
-                )));
-            }
+        // Whatever was asked meanwhile is served by one run.
+        while let Ok(request) = requests.try_recv() {
+            schedule.requested(request);
         }
     }
 }
 
-/// Connects blocks through the normal intake, in order. A block breaking a
-/// rule bans the peer; `already_known` and side branches are normal, and a
-/// block from this node's future is "not yet" (API.md §8 "Clocks").
-fn connect_in_order(node: &Node, blocks: Vec<Block>) -> Result<(), Stop> {
-    for block in blocks {
-        match node.submit_block_from(&block, Origin::Sync) {
-            Ok(_) => {}
-            Err(Rejected::Store(e)) => return Err(Stop::Store(e)),
-            Err(e) if e.code() == "already_known" => {}
-            Err(e) if e.code() == "unknown_parent" => {
-                return Err(Stop::Silent(format!(
-                    "block {} arrived before its parent",
-                    block.hash
-                )));
-            }
-            Err(e) if e.code() == "timestamp_in_future" => {
-                return Err(Stop::NotYet(format!(
-                    "block {} at height {}: timestamp_in_future",
-                    block.hash, block.height
-                )));
-            }
-            Err(e) => {
-                return Err(Stop::Ban(
-                    Misbehaviour::InvalidBlock,
-                    format!(
-                        "block {} at height {}: {}",
-                        block.hash,
-                        block.height,
-                        e.code()
-                    ),
-                ));
+/// What a run's actions reach beyond the node: the address book and the
+/// node's sync handle (none in a test's run from one peer).
+struct Ends<'a> {
+    ban: &'a BanSink,
+    may_contact: &'a ContactCheck,
+    control: Option<&'a SyncControl>,
+}
+
+/// How each peer of a run came out: blocks connected from it, or why it
+/// was left.
+type Served = Vec<(NodeAddr, Result<u64, Leave>)>;
+
+/// Carries `run` out from its first `actions` until it finishes; a store
+/// failure ends it.
+async fn drive(
+    node: &Arc<Node>,
+    mut run: SyncRun,
+    first: Vec<Action>,
+    peers: Arc<dyn SyncPeers>,
+    ends: Ends<'_>,
+) -> Result<Served, StoreError> {
+    let (answers_tx, mut answers) = mpsc::unbounded_channel::<(u64, Result<Answer, AnswerError>)>();
+    let mut queue: VecDeque<Action> = first.into();
+    let mut served: Served = Vec::new();
+    let mut progress: Option<Progress> = None;
+    // `/health/` says `syncing` while blocks are fetched from a candidate.
+    let _syncing = Syncing(ends.control);
+    // Side blocks are not pruned while a branch's bodies come in. Only
+    // then: a peer holding a run open (headers that do not show more work
+    // yet) must not suspend the bound on posted side blocks.
+    let mut incoming = None;
+    loop {
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Ask {
+                    id,
+                    peer,
+                    request,
+                    timeout,
+                } => {
+                    let answer = peers.ask(peer, request, timeout);
+                    let tx = answers_tx.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send((id, answer.await));
+                    });
+                }
+                Action::Connect { blocks } => {
+                    // Connecting runs on a blocking thread while the
+                    // requests in flight go on.
+                    let (verdicts, connected) =
+                        blocking(node, move |n| connect_in_order(n, blocks)).await?;
+                    if let Some(p) = progress.as_mut() {
+                        p.connected(connected, node);
+                    }
+                    let more;
+                    (run, more) = step(node, run, ends.may_contact, move |run, n, may| {
+                        run.connected(verdicts, n, may, Instant::now())
+                    })
+                    .await?;
+                    queue.extend(more);
+                }
+                Action::Ban { peer, reason, note } => {
+                    tracing::warn!(%peer, %reason, "sync: banning: {note}");
+                    (ends.ban)(peer, reason, &note);
+                }
+                Action::Started { peer, height } => {
+                    tracing::info!(%peer, height, "sync: starting from a peer with more work");
+                    node.metrics()
+                        .sync_target_height
+                        .set(i64::try_from(height).unwrap_or(i64::MAX));
+                    progress = Some(Progress::new(peer, height));
+                }
+                Action::Left { peer, leave } => {
+                    match &leave {
+                        Leave::Ban(..) => {}
+                        Leave::NotYet(note) => {
+                            tracing::info!(%peer, "sync: not yet, by this node's clock: {note}")
+                        }
+                        Leave::Silent(note) => {
+                            tracing::info!(%peer, "sync: peer left for another: {note}")
+                        }
+                    }
+                    served.push((peer, Err(leave)));
+                }
+                Action::Served { peer, connected } => served.push((peer, Ok(connected))),
+                Action::Finished { synced_from } => {
+                    if let (Some(peer), Some(control)) = (synced_from, ends.control) {
+                        let tip = node.snapshot().info.clone();
+                        tracing::info!(height = tip.height, best = %tip.best_hash, from = %peer, "sync: caught up");
+                        node.sync_finished(Some(peer))?;
+                        if (ends.may_contact)(&peer) {
+                            control.merge(peer);
+                        }
+                    }
+                }
             }
         }
+        if let Some(control) = ends.control {
+            control.syncing.store(run.is_syncing(), Ordering::Release);
+        }
+        if run.is_fetching_bodies() {
+            incoming.get_or_insert_with(|| node.sync_bodies_begin());
+        } else {
+            incoming = None;
+        }
+        if run.is_finished() {
+            return Ok(served);
+        }
+        let deadline = run
+            .next_deadline()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let more;
+        tokio::select! {
+            Some((id, answer)) = answers.recv() => {
+                (run, more) = step(node, run, ends.may_contact, move |run, n, may| {
+                    run.answer(id, answer, n, may, Instant::now())
+                })
+                .await?;
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                (run, more) = step(node, run, ends.may_contact, |run, n, may| {
+                    run.tick(n, may, Instant::now())
+                })
+                .await?;
+            }
+        }
+        queue.extend(more);
     }
-    Ok(())
+}
+
+/// Feeds one event to the run on a blocking thread (its chain reads are
+/// the store's).
+async fn step(
+    node: &Arc<Node>,
+    mut run: SyncRun,
+    may_contact: &ContactCheck,
+    event: impl FnOnce(
+        &mut SyncRun,
+        &Node,
+        &dyn Fn(&NodeAddr) -> bool,
+    ) -> Result<Vec<Action>, StoreError>
+    + Send
+    + 'static,
+) -> Result<(SyncRun, Vec<Action>), StoreError> {
+    let may = may_contact.clone();
+    blocking(node, move |n| {
+        let actions = event(&mut run, n, &|p| may(p))?;
+        Ok((run, actions))
+    })
+    .await
+}
+
+/// Connects blocks through the normal intake, in order, stopping at the
+/// first that is neither stored nor already known; the verdicts given,
+/// and how many blocks were stored.
+fn connect_in_order(node: &Node, blocks: Vec<Block>) -> Result<(Vec<Verdict>, u64), StoreError> {
+    let mut verdicts = Vec::with_capacity(blocks.len());
+    let mut connected = 0;
+    for block in blocks {
+        let verdict = match node.submit_block_from(&block, Origin::Sync) {
+            Ok(_) => {
+                connected += 1;
+                Verdict::Connected
+            }
+            Err(e) => match e.sync_verdict() {
+                Some(v) => v,
+                None => {
+                    return Err(match e {
+                        crate::node::Rejected::Store(e) => e,
+                        other => StoreError::Io(other.to_string()),
+                    });
+                }
+            },
+        };
+        let stop = !matches!(verdict, Verdict::Connected | Verdict::AlreadyKnown);
+        verdicts.push(verdict);
+        if stop {
+            break;
+        }
+    }
+    Ok((verdicts, connected))
 }
 
 /// The mempool merges (API.md §8 "The mempool merge" and "Delivery"): a
@@ -544,10 +379,7 @@ pub async fn run_merges(
                 Some(peer) => Some(peer),
                 None => return,
             },
-            _ = ticks.tick() => {
-                use rand::seq::IndexedRandom;
-                peers().choose(&mut rand::rng()).copied()
-            }
+            _ = ticks.tick() => merge_peer(&peers(), rand::random()),
         };
         if let Some(peer) = peer {
             merge_mempool(&node, &client.to(peer)).await;
@@ -619,29 +451,22 @@ async fn merge_mempool(node: &Arc<Node>, client: &Client) {
 async fn blocking<T: Send + 'static>(
     node: &Arc<Node>,
     f: impl FnOnce(&Node) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, Stop> {
+) -> Result<T, StoreError> {
     let node = node.clone();
     match tokio::task::spawn_blocking(move || f(&node)).await {
-        Ok(result) => result.map_err(Stop::Store),
-        Err(e) => Err(Stop::Store(StoreError::Io(format!(
-            "a blocking task failed: {e}"
-        )))),
+        Ok(result) => result,
+        Err(e) => Err(StoreError::Io(format!("a blocking task failed: {e}"))),
     }
 }
 
-/// Sets `syncing` for as long as it lives.
-struct Syncing<'a>(&'a SyncControl);
-
-impl<'a> Syncing<'a> {
-    fn start(control: &'a SyncControl, on: bool) -> Syncing<'a> {
-        control.syncing.store(on, Ordering::Release);
-        Syncing(control)
-    }
-}
+/// Clears `syncing` when a run ends, however it ends.
+struct Syncing<'a>(Option<&'a SyncControl>);
 
 impl Drop for Syncing<'_> {
     fn drop(&mut self) {
-        self.0.syncing.store(false, Ordering::Release);
+        if let Some(control) = self.0 {
+            control.syncing.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -649,24 +474,21 @@ impl Drop for Syncing<'_> {
 struct Progress {
     peer: NodeAddr,
     target: u64,
-    connected: u64,
     since_log: u64,
     last_log: Instant,
 }
 
 impl Progress {
-    fn new(candidate: &Candidate) -> Progress {
+    fn new(peer: NodeAddr, target: u64) -> Progress {
         Progress {
-            peer: candidate.peer,
-            target: candidate.height,
-            connected: 0,
+            peer,
+            target,
             since_log: 0,
             last_log: Instant::now(),
         }
     }
 
     fn connected(&mut self, count: u64, node: &Node) {
-        self.connected += count;
         self.since_log += count;
         let elapsed = self.last_log.elapsed();
         if elapsed >= PROGRESS_EVERY {
@@ -683,6 +505,39 @@ impl Progress {
     }
 }
 
+/// A run from the one peer of `candidate`, each request allowed
+/// `timeout`: the blocks connected from it, or why it was left.
+#[cfg(test)]
+async fn sync_from(
+    node: &Arc<Node>,
+    peer: Arc<dyn SyncPeers>,
+    candidate: &super::sync::Candidate,
+    timeout: Duration,
+) -> Result<u64, Leave> {
+    let n = node.clone();
+    let c = candidate.clone();
+    let (run, actions) = tokio::task::spawn_blocking(move || {
+        SyncRun::from_candidate(c, timeout, &*n, Instant::now())
+    })
+    .await
+    .expect("a blocking task")
+    .expect("the store reads");
+    let ban: BanSink = Arc::new(|_, _, _| {});
+    let may: ContactCheck = Arc::new(|_| true);
+    let ends = Ends {
+        ban: &ban,
+        may_contact: &may,
+        control: None,
+    };
+    let mut served = drive(node, run, actions, peer, ends)
+        .await
+        .expect("the store works");
+    served
+        .pop()
+        .map(|(_, outcome)| outcome)
+        .expect("the peer was served")
+}
+
 #[cfg(test)]
 mod tests {
     //! Sync runs against in-memory peers and a real node in a temporary
@@ -693,6 +548,9 @@ mod tests {
     use super::*;
     use crate::consensus::ChainParams;
     use crate::node::MempoolLimits;
+    use crate::p2p::Misbehaviour;
+    use crate::p2p::sync::Candidate;
+    use crate::types::BlockHeader;
     use crate::types::{Address, Amount};
     use primitive_types::U256;
 
@@ -714,8 +572,8 @@ mod tests {
         bodies_asked: Arc<std::sync::atomic::AtomicUsize>,
     }
 
-    impl SyncPeer for MemoryPeer {
-        fn headers(&self, locator: Vec<Hash>, limit: usize) -> PeerFuture<Vec<BlockHeader>> {
+    impl MemoryPeer {
+        fn headers(&self, locator: &[Hash], limit: usize) -> Vec<BlockHeader> {
             let after = if self.behaviour == Behaviour::RepeatFromGenesis {
                 0
             } else {
@@ -724,27 +582,37 @@ mod tests {
                     .find_map(|h| self.chain.iter().position(|b| b.hash == *h))
                     .unwrap_or(0)
             };
-            let headers: Vec<BlockHeader> = self.chain[after + 1..]
+            self.chain[after + 1..]
                 .iter()
                 .take(limit)
                 .map(Block::header)
-                .collect();
-            Box::pin(async move { Ok(headers) })
+                .collect()
         }
+    }
 
-        fn blocks(&self, hashes: Vec<Hash>) -> PeerFuture<Vec<Block>> {
-            self.bodies_asked
-                .fetch_add(hashes.len(), std::sync::atomic::Ordering::Relaxed);
-            let blocks: Vec<Block> = hashes
-                .iter()
-                .filter_map(|h| self.chain.iter().find(|b| b.hash == *h).cloned())
-                .collect();
-            if let Behaviour::StallAfter(height) = self.behaviour
-                && blocks.iter().any(|b| b.height > height)
-            {
-                return Box::pin(std::future::pending());
+    impl SyncPeers for MemoryPeer {
+        fn ask(&self, _peer: NodeAddr, request: Request, _timeout: Duration) -> PeerFuture {
+            match request {
+                Request::Claim => Box::pin(async { Err(AnswerError::Silent("no claims".into())) }),
+                Request::Headers { locator, limit } => {
+                    let headers = self.headers(&locator, limit);
+                    Box::pin(async move { Ok(Answer::Headers(headers)) })
+                }
+                Request::Blocks { hashes } => {
+                    self.bodies_asked
+                        .fetch_add(hashes.len(), std::sync::atomic::Ordering::Relaxed);
+                    let blocks: Vec<Block> = hashes
+                        .iter()
+                        .filter_map(|h| self.chain.iter().find(|b| b.hash == *h).cloned())
+                        .collect();
+                    if let Behaviour::StallAfter(height) = self.behaviour
+                        && blocks.iter().any(|b| b.height > height)
+                    {
+                        return Box::pin(std::future::pending());
+                    }
+                    Box::pin(async move { Ok(Answer::Blocks(blocks)) })
+                }
             }
-            Box::pin(async move { Ok(blocks) })
         }
     }
 
@@ -802,7 +670,7 @@ mod tests {
         }
     }
 
-    fn peer(chain: &[Block], behaviour: Behaviour) -> Arc<dyn SyncPeer> {
+    fn peer(chain: &[Block], behaviour: Behaviour) -> Arc<dyn SyncPeers> {
         counted_peer(chain, behaviour).0
     }
 
@@ -810,7 +678,7 @@ mod tests {
     fn counted_peer(
         chain: &[Block],
         behaviour: Behaviour,
-    ) -> (Arc<dyn SyncPeer>, Arc<std::sync::atomic::AtomicUsize>) {
+    ) -> (Arc<dyn SyncPeers>, Arc<std::sync::atomic::AtomicUsize>) {
         let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let peer = Arc::new(MemoryPeer {
             chain: chain.to_vec(),
@@ -834,7 +702,7 @@ mod tests {
         let (peer, asked) = counted_peer(&theirs, Behaviour::Honest);
         let result = sync_from(&node, peer, &candidate(U256::MAX), TIMEOUT).await;
         assert!(
-            matches!(&result, Err(Stop::Ban(Misbehaviour::WorkNotShown, _))),
+            matches!(&result, Err(Leave::Ban(Misbehaviour::WorkNotShown, _))),
             "{result:?}"
         );
         assert_eq!(
@@ -894,7 +762,7 @@ mod tests {
         let (peer, asked) = counted_peer(&ours, Behaviour::RepeatFromGenesis);
         let started = std::time::Instant::now();
         let result = sync_from(&node, peer, &candidate(U256::MAX), TIMEOUT).await;
-        assert!(matches!(&result, Err(Stop::Silent(_))), "{result:?}");
+        assert!(matches!(&result, Err(Leave::Silent(_))), "{result:?}");
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "left within the bound: {:?}",
@@ -922,7 +790,7 @@ mod tests {
             TIMEOUT,
         )
         .await;
-        assert!(matches!(&result, Err(Stop::NotYet(_))), "{result:?}");
+        assert!(matches!(&result, Err(Leave::NotYet(_))), "{result:?}");
     }
 
     fn node_database_bytes(dir: &tempfile::TempDir) -> u64 {
@@ -961,7 +829,7 @@ mod tests {
             TIMEOUT,
         )
         .await;
-        assert!(matches!(stalled, Err(Stop::Silent(_))), "{stalled:?}");
+        assert!(matches!(stalled, Err(Leave::Silent(_))), "{stalled:?}");
         assert!(
             started.elapsed() < TIMEOUT * 4,
             "left within the bound: {:?}",
@@ -1006,7 +874,7 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(&result, Err(Stop::Ban(Misbehaviour::InvalidBlock, note)) if note.contains("height 5")),
+            matches!(&result, Err(Leave::Ban(Misbehaviour::InvalidBlock, note)) if note.contains("height 5")),
             "{result:?}"
         );
         assert_eq!(node.snapshot().info.height, 4);
@@ -1024,7 +892,7 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(&result, Err(Stop::Ban(Misbehaviour::WorkNotShown, note)) if note.contains("claimed")),
+            matches!(&result, Err(Leave::Ban(Misbehaviour::WorkNotShown, note)) if note.contains("claimed")),
             "{result:?}"
         );
         assert_eq!(node.snapshot().info.height, 5, "what it did deliver stays");
