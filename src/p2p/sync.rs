@@ -342,7 +342,7 @@ pub struct Download {
     order: VecDeque<Hash>,
     /// Hashes not asked yet, in order.
     to_ask: VecDeque<Hash>,
-    in_flight: HashMap<u64, (Vec<Hash>, Instant)>,
+    in_flight: HashMap<u64, Vec<Hash>>,
     arrived: HashMap<Hash, Block>,
     next_id: u64,
 }
@@ -358,7 +358,7 @@ impl Download {
     }
 
     /// Requests to send now.
-    pub fn next_requests(&mut self, now: Instant) -> Vec<BodyRequest> {
+    pub fn next_requests(&mut self) -> Vec<BodyRequest> {
         let mut out = Vec::new();
         while self.in_flight.len() < REQUESTS_IN_FLIGHT
             && self.arrived.len() + self.asked() < MAX_WAITING_BLOCKS + BLOCKS_PER_ASK
@@ -368,15 +368,14 @@ impl Download {
             let hashes: Vec<Hash> = self.to_ask.drain(..n).collect();
             let id = self.next_id;
             self.next_id += 1;
-            self.in_flight
-                .insert(id, (hashes.clone(), now + REQUEST_TIMEOUT));
+            self.in_flight.insert(id, hashes.clone());
             out.push(BodyRequest { id, hashes });
         }
         out
     }
 
     fn asked(&self) -> usize {
-        self.in_flight.values().map(|(h, _)| h.len()).sum()
+        self.in_flight.values().map(Vec::len).sum()
     }
 
     /// The answer to request `id`: the blocks asked, in order, possibly cut
@@ -384,7 +383,7 @@ impl Download {
     /// block not asked, out of order, or whose hash is not its own is a
     /// [`Leave`]; an empty answer to a non-empty request too.
     pub fn answered(&mut self, id: u64, blocks: Vec<Block>) -> Result<(), Leave> {
-        let Some((asked, _)) = self.in_flight.remove(&id) else {
+        let Some(asked) = self.in_flight.remove(&id) else {
             return Ok(()); // abandoned meanwhile
         };
         if blocks.is_empty() {
@@ -428,15 +427,6 @@ impl Download {
         Ok(())
     }
 
-    /// Request `id` got no answer: its hashes are asked again.
-    pub fn failed(&mut self, id: u64) {
-        if let Some((asked, _)) = self.in_flight.remove(&id) {
-            for hash in asked.into_iter().rev() {
-                self.to_ask.push_front(hash);
-            }
-        }
-    }
-
     /// Arrived blocks that are next in chain order, ready to connect.
     pub fn ready(&mut self) -> Vec<Block> {
         let mut out = Vec::new();
@@ -448,13 +438,6 @@ impl Download {
             out.push(block);
         }
         out
-    }
-
-    /// A request is past its deadline: the peer stalls.
-    pub fn stalled(&self, now: Instant) -> bool {
-        self.in_flight
-            .values()
-            .any(|(_, deadline)| now >= *deadline)
     }
 
     /// Every block came out of [`Download::ready`].
@@ -709,9 +692,8 @@ mod tests {
     fn the_window_asks_in_batches_and_hands_out_blocks_in_order() {
         let blocks = chain(250);
         let hashes: Vec<Hash> = blocks[1..].iter().map(|b| b.hash).collect();
-        let start = Instant::now();
         let mut d = Download::new(hashes.clone());
-        let reqs = d.next_requests(start);
+        let reqs = d.next_requests();
         assert_eq!(reqs.len(), 3, "250 bodies: 100 + 100 + 50");
         assert!(reqs.iter().all(|r| r.hashes.len() <= BLOCKS_PER_ASK));
         // The second answer comes first: nothing is ready until the first.
@@ -731,25 +713,11 @@ mod tests {
         let ready = d.ready();
         assert_eq!(ready.len(), 60);
         assert_eq!(ready[0].hash, hashes[0]);
-        let again = d.next_requests(start);
+        let again = d.next_requests();
         assert_eq!(again[0].hashes, hashes[60..100].to_vec());
         // A block that was not asked for is a fault.
         let wrong = vec![by_hash[&hashes[0]].clone()];
         assert!(d.answered(again[0].id, wrong).is_err());
-    }
-
-    #[test]
-    fn a_silent_request_stalls_and_its_blocks_are_asked_again() {
-        let blocks = chain(10);
-        let hashes: Vec<Hash> = blocks[1..].iter().map(|b| b.hash).collect();
-        let start = Instant::now();
-        let mut d = Download::new(hashes.clone());
-        let reqs = d.next_requests(start);
-        assert!(!d.stalled(start));
-        assert!(d.stalled(start + REQUEST_TIMEOUT));
-        d.failed(reqs[0].id);
-        let again = d.next_requests(start + REQUEST_TIMEOUT);
-        assert_eq!(again[0].hashes, hashes);
     }
 
     #[test]
@@ -762,8 +730,7 @@ mod tests {
             })
             .collect();
         let mut d = Download::new(hashes);
-        let start = Instant::now();
-        let asked: usize = d.next_requests(start).iter().map(|r| r.hashes.len()).sum();
+        let asked: usize = d.next_requests().iter().map(|r| r.hashes.len()).sum();
         assert!(asked <= REQUESTS_IN_FLIGHT * BLOCKS_PER_ASK);
         assert!(asked <= MAX_WAITING_BLOCKS + BLOCKS_PER_ASK);
     }

@@ -260,14 +260,16 @@ async fn drive(
                     served.push((peer, Err(leave)));
                 }
                 Action::Served { peer, connected } => served.push((peer, Ok(connected))),
+                Action::Merge { peer } => {
+                    if let Some(control) = ends.control {
+                        control.merge(peer);
+                    }
+                }
                 Action::Finished { synced_from } => {
-                    if let (Some(peer), Some(control)) = (synced_from, ends.control) {
+                    if let (Some(peer), Some(_)) = (synced_from, ends.control) {
                         let tip = node.snapshot().info.clone();
                         tracing::info!(height = tip.height, best = %tip.best_hash, from = %peer, "sync: caught up");
                         node.sync_finished(Some(peer))?;
-                        if (ends.may_contact)(&peer) {
-                            control.merge(peer);
-                        }
                     }
                 }
             }

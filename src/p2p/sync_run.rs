@@ -129,8 +129,11 @@ pub enum Action {
     Left { peer: NodeAddr, leave: Leave },
     /// The run is done with `peer`, `connected` blocks from it.
     Served { peer: NodeAddr, connected: u64 },
-    /// The run is over; the peer it synced from (some blocks connected)
-    /// has its tip relayed and its mempool merged.
+    /// Merge `peer`'s mempool (API.md §8 "The mempool merge"): the run
+    /// synced from it, and it is not banned.
+    Merge { peer: NodeAddr },
+    /// The run is over; `synced_from`, the peer that gave it blocks, if
+    /// any: this node's new tip is relayed.
     Finished { synced_from: Option<NodeAddr> },
 }
 
@@ -529,6 +532,9 @@ impl SyncRun {
             return Ok(());
         }
         self.finished = true;
+        if let Some(peer) = self.synced_from.filter(|p| may_contact(p)) {
+            actions.push(Action::Merge { peer });
+        }
         actions.push(Action::Finished {
             synced_from: self.synced_from,
         });
@@ -722,7 +728,7 @@ impl FromPeer {
             if connecting.is_some() {
                 return Ok(Ok(Pumped::Going));
             }
-            for request in window.next_requests(now) {
+            for request in window.next_requests() {
                 let id = next_id();
                 asks.insert(id, request.id);
                 actions.push(Action::Ask {
@@ -1220,8 +1226,9 @@ mod tests {
                 .any(|a| matches!(a, Action::Served { peer: p, connected: 250 } if *p == peer(1)))
         );
         assert!(matches!(
-            seen.last(),
-            Some(Action::Finished { synced_from: Some(p) }) if *p == peer(1)
+            &seen[seen.len() - 2..],
+            [Action::Merge { peer: m }, Action::Finished { synced_from: Some(p) }]
+                if *p == peer(1) && *m == peer(1)
         ));
     }
 
