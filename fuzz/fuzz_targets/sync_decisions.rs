@@ -21,11 +21,14 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cinder::consensus::block::context_depth;
+use cinder::p2p::memory_chain::MemoryChain;
+use cinder::p2p::sync::CLAIMS_IN_FLIGHT;
 use cinder::p2p::sync::{
     BLOCKS_PER_ASK, Claim, Download, HeaderChain, MAX_LOCATOR, MAX_WAITING_BLOCKS,
     MEMPOOL_MERGE_LIMIT, MERGE_BUDGET, MERGE_FETCH_TIMEOUT, MERGE_SILENT_IN_A_ROW, Merge, MergeEnd,
     REQUESTS_IN_FLIGHT, candidates, locator_heights, sync_from_named,
 };
+use cinder::p2p::sync_run::{Action, Answer, AnswerError, ChainView, Request, SyncRun, Verdict};
 use cinder::types::{Address, Amount, Block, BlockHeader, Hash, Target};
 use cinder::wire::{BlockchainInfo, NodeAddr};
 use cinder_fuzz::{Unstructured, between, byte, index, params, solved_chain};
@@ -322,6 +325,307 @@ fn merge_case(u: &mut Unstructured) {
     }
 }
 
+/// A whole sync run (`SyncRun`) against peers answering anything: honest
+/// peers serve a prefix of the solved chain (and may go silent, as honest
+/// peers do); liars answer with cut, padded, reordered, re-hashed or
+/// foreign data, the wrong kind of answer, claims of any work, or
+/// misbehave outright; time jumps at random; connect verdicts are honest,
+/// or anything while a liar is being synced from. Never a panic; at most
+/// `CLAIMS_IN_FLIGHT` claims and `REQUESTS_IN_FLIGHT` body requests at
+/// once; one `Connect` at a time; no honest peer is ever banned; nothing
+/// after `Finished`; and once everyone answers honestly and time moves on,
+/// the run finishes, at the honest tip when every peer was honest and
+/// none was silenced.
+fn run_case(u: &mut Unstructured) {
+    let chain = solved_chain();
+    let k = between(u, 1, 60) as usize;
+    let theirs = &chain[..=k];
+    let mut ours = MemoryChain::new();
+    for b in &chain[1..=between(u, 0, k as u64) as usize] {
+        ours.connect(b);
+    }
+    let peers: Vec<(NodeAddr, bool)> = (0..between(u, 1, 4))
+        .map(|i| {
+            let peer = NodeAddr::new([10, 0, i as u8, 1].into(), 40_000 + i as u16);
+            (peer, between(u, 0, 2) != 0)
+        })
+        .collect();
+    let honest = |p: &NodeAddr| peers.iter().any(|(q, h)| q == p && *h);
+    let all_honest = peers.iter().all(|(_, h)| *h);
+    let work_of = |blocks: &[Block]| {
+        blocks.iter().fold(U256::zero(), |w, b| {
+            w + cinder::consensus::block_work(&b.target)
+        })
+    };
+    let claim_of = |peer: NodeAddr| {
+        Answer::Claim(Claim {
+            peer,
+            work: work_of(theirs),
+            height: k as u64,
+            genesis: theirs[0].hash,
+        })
+    };
+    let serve = |request: &Request| match request {
+        Request::Claim => unreachable!("claims are served by claim_of"),
+        Request::Headers { locator, limit } => {
+            let after = locator
+                .iter()
+                .find_map(|h| theirs.iter().position(|b| b.hash == *h))
+                .unwrap_or(0);
+            Answer::Headers(
+                theirs[after + 1..]
+                    .iter()
+                    .take(*limit)
+                    .map(Block::header)
+                    .collect(),
+            )
+        }
+        Request::Blocks { hashes } => Answer::Blocks(
+            hashes
+                .iter()
+                .map_while(|h| theirs.iter().find(|b| b.hash == *h).cloned())
+                .collect(),
+        ),
+    };
+    let mut now = base();
+    let targets: Vec<NodeAddr> = peers.iter().map(|(p, _)| *p).collect();
+    let (mut run, first) = SyncRun::start(targets, now);
+    let mut outstanding: BTreeMap<u64, (NodeAddr, Request)> = BTreeMap::new();
+    let mut connecting: Option<Vec<Block>> = None;
+    let mut finished = false;
+    let mut silenced = false;
+    let anyone = |_: &NodeAddr| true;
+    let take = |actions: Vec<Action>,
+                outstanding: &mut BTreeMap<u64, (NodeAddr, Request)>,
+                connecting: &mut Option<Vec<Block>>,
+                finished: &mut bool| {
+        for a in actions {
+            assert!(!*finished, "an action after Finished: {a:?}");
+            match a {
+                Action::Ask {
+                    id, peer, request, ..
+                } => {
+                    assert!(
+                        outstanding.insert(id, (peer, request)).is_none(),
+                        "an id twice"
+                    );
+                }
+                Action::Connect { blocks } => {
+                    assert!(connecting.is_none(), "a second Connect before the verdicts");
+                    assert!(!blocks.is_empty());
+                    *connecting = Some(blocks);
+                }
+                Action::Ban { peer, reason, note } => {
+                    assert!(!honest(&peer), "an honest peer banned: {reason}: {note}");
+                }
+                Action::Finished { .. } => *finished = true,
+                _ => {}
+            }
+        }
+        let claims = outstanding
+            .values()
+            .filter(|(_, r)| *r == Request::Claim)
+            .count();
+        assert!(claims <= CLAIMS_IN_FLIGHT, "{claims} claims at once");
+        let bodies = outstanding
+            .values()
+            .filter(|(_, r)| matches!(r, Request::Blocks { .. }))
+            .count();
+        assert!(
+            bodies <= REQUESTS_IN_FLIGHT,
+            "{bodies} body requests at once"
+        );
+    };
+    take(first, &mut outstanding, &mut connecting, &mut finished);
+    for _ in 0..between(u, 0, 120) {
+        if finished {
+            break;
+        }
+        let actions = match between(u, 0, 6) {
+            0..=2 if !outstanding.is_empty() => {
+                let id = *outstanding
+                    .keys()
+                    .nth(index(u, outstanding.len()))
+                    .expect("an id");
+                let (peer, request) = outstanding.remove(&id).expect("outstanding");
+                let answer = if honest(&peer) {
+                    if between(u, 0, 7) == 0 {
+                        silenced = true;
+                        Err(AnswerError::Silent("timed out".into()))
+                    } else if request == Request::Claim {
+                        Ok(claim_of(peer))
+                    } else {
+                        Ok(serve(&request))
+                    }
+                } else {
+                    lie(u, &request, peer, chain, &serve, &claim_of)
+                };
+                run.answer(id, answer, &ours, &anyone, now)
+            }
+            3 if connecting.is_some() => {
+                let blocks = connecting.take().expect("blocks");
+                let liar = run.current_peer().is_some_and(|p| !honest(&p));
+                let mut verdicts = Vec::new();
+                for b in &blocks {
+                    let v = if liar && between(u, 0, 3) == 0 {
+                        match between(u, 0, 3) {
+                            0 => Verdict::Invalid("bad_merkle_root".into()),
+                            1 => Verdict::NotYet,
+                            2 => Verdict::UnknownParent,
+                            _ => Verdict::AlreadyKnown,
+                        }
+                    } else {
+                        ours.connect(b)
+                    };
+                    let stop = !matches!(v, Verdict::Connected | Verdict::AlreadyKnown);
+                    verdicts.push(v);
+                    if stop {
+                        break;
+                    }
+                }
+                run.connected(verdicts, &ours, &anyone, now)
+            }
+            4 => {
+                now += Duration::from_millis(between(u, 0, 8_000));
+                run.tick(&ours, &anyone, now)
+            }
+            _ => Ok(Vec::new()),
+        };
+        take(
+            actions.expect("infallible"),
+            &mut outstanding,
+            &mut connecting,
+            &mut finished,
+        );
+    }
+    // From here on every answer is honest (or silence, for a liar) and
+    // time moves on: the run ends.
+    for _ in 0..10_000 {
+        if finished {
+            break;
+        }
+        let actions = if let Some(blocks) = connecting.take() {
+            let mut verdicts = Vec::new();
+            for b in &blocks {
+                let v = ours.connect(b);
+                let stop = !matches!(v, Verdict::Connected | Verdict::AlreadyKnown);
+                verdicts.push(v);
+                if stop {
+                    break;
+                }
+            }
+            run.connected(verdicts, &ours, &anyone, now)
+        } else if let Some((&id, _)) = outstanding.iter().next() {
+            let (peer, request) = outstanding.remove(&id).expect("outstanding");
+            let answer = if !honest(&peer) {
+                Err(AnswerError::Silent("gone".into()))
+            } else if request == Request::Claim {
+                Ok(claim_of(peer))
+            } else {
+                Ok(serve(&request))
+            };
+            run.answer(id, answer, &ours, &anyone, now)
+        } else {
+            now += Duration::from_secs(10);
+            run.tick(&ours, &anyone, now)
+        };
+        take(
+            actions.expect("infallible"),
+            &mut outstanding,
+            &mut connecting,
+            &mut finished,
+        );
+    }
+    assert!(finished, "the run did not finish");
+    assert!(run.is_finished());
+    if all_honest && !silenced {
+        assert!(
+            ours.total_work() >= work_of(theirs),
+            "an honest run ended short of the honest tip"
+        );
+    }
+}
+
+/// A liar's answer to `request`.
+fn lie(
+    u: &mut Unstructured,
+    request: &Request,
+    peer: NodeAddr,
+    chain: &[Block],
+    serve: &dyn Fn(&Request) -> Answer,
+    claim_of: &dyn Fn(NodeAddr) -> Answer,
+) -> Result<Answer, AnswerError> {
+    let honest = || {
+        if *request == Request::Claim {
+            claim_of(peer)
+        } else {
+            serve(request)
+        }
+    };
+    Ok(match between(u, 0, 9) {
+        0 => return Err(AnswerError::Misbehaved("not the API".into())),
+        1 => return Err(AnswerError::Silent("silent".into())),
+        2 => Answer::Claim(Claim {
+            peer,
+            work: work(u),
+            height: u.arbitrary().unwrap_or(0),
+            genesis: if between(u, 0, 1) == 0 {
+                chain[0].hash
+            } else {
+                Hash([byte(u); 32])
+            },
+        }),
+        3 => Answer::Headers(
+            (0..between(u, 0, 5))
+                .map(|_| chain[index(u, chain.len())].header())
+                .collect(),
+        ),
+        4 => Answer::Blocks(
+            (0..between(u, 0, 5))
+                .map(|_| chain[index(u, chain.len())].clone())
+                .collect(),
+        ),
+        5 => match honest() {
+            Answer::Headers(mut h) if !h.is_empty() => {
+                let i = index(u, h.len());
+                match between(u, 0, 3) {
+                    0 => h[i].nonce ^= 1,
+                    1 => h[i].timestamp = h[i].timestamp.wrapping_add(u64::from(byte(u))),
+                    2 => {
+                        h.remove(i);
+                    }
+                    _ => h.reverse(),
+                }
+                Answer::Headers(h)
+            }
+            Answer::Blocks(mut b) if !b.is_empty() => {
+                let i = index(u, b.len());
+                match between(u, 0, 2) {
+                    0 => b[i].nonce ^= 1,
+                    1 => b.truncate(i),
+                    _ => b.reverse(),
+                }
+                Answer::Blocks(b)
+            }
+            other => other,
+        },
+        6 => match honest() {
+            Answer::Headers(mut h) => {
+                h.extend(
+                    chain
+                        .iter()
+                        .skip(index(u, chain.len()))
+                        .take(3)
+                        .map(Block::header),
+                );
+                Answer::Headers(h)
+            }
+            other => other,
+        },
+        _ => honest(),
+    })
+}
+
 fn work(u: &mut Unstructured) -> U256 {
     match between(u, 0, 3) {
         0 => U256::MAX,
@@ -411,10 +715,11 @@ fuzz_target!(|data: &[u8]| {
         if u.is_empty() {
             break;
         }
-        match between(&mut u, 0, 3) {
+        match between(&mut u, 0, 4) {
             0 => headers_case(&mut u),
             1 => download_case(&mut u),
             2 => merge_case(&mut u),
+            3 => run_case(&mut u),
             _ => claims_case(&mut u),
         }
     }

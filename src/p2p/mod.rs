@@ -8,6 +8,7 @@
 
 #[cfg(feature = "p2p")]
 pub mod address_book;
+pub mod memory_chain;
 pub mod misbehaviour;
 pub mod net;
 pub mod peers;

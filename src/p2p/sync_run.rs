@@ -892,107 +892,8 @@ mod tests {
     //! handed in by the test: no sockets, no sleeping.
 
     use super::*;
-    use crate::consensus::block::context_depth;
+    use crate::p2p::memory_chain::MemoryChain;
     use crate::types::Address;
-    use std::collections::HashMap;
-    use std::convert::Infallible;
-
-    /// A chain of stored blocks by hash, the active one by height.
-    struct MemoryChain {
-        params: ChainParams,
-        stored: HashMap<Hash, (Block, U256)>,
-        active: Vec<Hash>,
-        invalid: Vec<Hash>,
-    }
-
-    impl MemoryChain {
-        fn new() -> MemoryChain {
-            let params = ChainParams::regtest();
-            let g = params.genesis();
-            let work = block_work(&g.target);
-            MemoryChain {
-                active: vec![g.hash],
-                stored: HashMap::from([(g.hash, (g, work))]),
-                params,
-                invalid: Vec::new(),
-            }
-        }
-
-        /// Stores `block` (its parent must be stored) and moves the tip
-        /// when its chain is heavier.
-        fn connect(&mut self, block: &Block) -> Verdict {
-            if self.stored.contains_key(&block.hash) {
-                return Verdict::AlreadyKnown;
-            }
-            let Some((_, parent_work)) = self.stored.get(&block.prev_hash) else {
-                return Verdict::UnknownParent;
-            };
-            let work = *parent_work + block_work(&block.target);
-            self.stored.insert(block.hash, (block.clone(), work));
-            if work > self.total_work() {
-                let mut chain = vec![block.hash];
-                let mut at = block.prev_hash;
-                while let Some((b, _)) = self.stored.get(&at) {
-                    chain.push(b.hash);
-                    if b.height == 0 {
-                        break;
-                    }
-                    at = b.prev_hash;
-                }
-                chain.reverse();
-                self.active = chain;
-            }
-            Verdict::Connected
-        }
-    }
-
-    impl ChainView for MemoryChain {
-        type Error = Infallible;
-        fn params(&self) -> &ChainParams {
-            &self.params
-        }
-        fn total_work(&self) -> U256 {
-            self.stored[self.active.last().expect("genesis")].1
-        }
-        fn tip_height(&self) -> u64 {
-            self.active.len() as u64 - 1
-        }
-        fn active_hashes(&self, heights: &[u64]) -> Result<Vec<Hash>, Infallible> {
-            Ok(heights
-                .iter()
-                .filter_map(|h| self.active.get(usize::try_from(*h).ok()?).copied())
-                .collect())
-        }
-        fn branch_context(&self, hash: &Hash) -> Result<Option<BranchContext>, Infallible> {
-            let Some((block, work)) = self.stored.get(hash) else {
-                return Ok(None);
-            };
-            let mut tail = vec![(block.height, block.timestamp)];
-            let mut at = block.clone();
-            while tail.len() < context_depth(&self.params) && at.height > 0 {
-                at = self.stored[&at.prev_hash].0.clone();
-                tail.push((at.height, at.timestamp));
-            }
-            tail.reverse();
-            Ok(Some(BranchContext {
-                target: block.target,
-                work: *work,
-                tail,
-            }))
-        }
-        fn block_status(&self, hash: &Hash) -> Result<KnownBlock, Infallible> {
-            Ok(if self.invalid.contains(hash) {
-                KnownBlock::Invalid
-            } else if self.stored.contains_key(hash) {
-                KnownBlock::Stored
-            } else {
-                KnownBlock::Unknown
-            })
-        }
-        fn now_unix(&self) -> u64 {
-            crate::node::unix_now()
-        }
-    }
 
     /// `n` blocks of `creator` after `parent`.
     fn blocks_after(parent: &Block, n: u64, creator: u8) -> Vec<Block> {
@@ -1209,7 +1110,7 @@ mod tests {
             .answer(id, Ok(claim(peer(1), work, 250)), &ours, &anyone, now)
             .expect("infallible");
         let seen = run_out(&mut run, first, &theirs, &mut ours, now);
-        assert_eq!(ours.active.last(), Some(&theirs[250].hash));
+        assert_eq!(ours.tip(), theirs[250].hash);
         let bodies: usize = seen
             .iter()
             .map(|a| match a {
