@@ -157,6 +157,7 @@ pub async fn run(
             if let Err(e) = drive(&node, run, actions, client.clone(), ends).await {
                 tracing::error!("sync: {e}");
             }
+            schedule.run_ended(Instant::now());
             continue;
         }
         let wake = tokio::time::Instant::from_std(schedule.next_wake());

@@ -810,6 +810,8 @@ pub struct Schedule {
     everyone: bool,
     /// The known peers as last looked at: one new since is named.
     seen: Option<BTreeSet<NodeAddr>>,
+    /// Whether the run going on is an interval run (everyone).
+    running_everyone: bool,
 }
 
 impl Schedule {
@@ -821,6 +823,7 @@ impl Schedule {
             named: BTreeSet::new(),
             everyone: false,
             seen: None,
+            running_everyone: false,
         }
     }
 
@@ -853,6 +856,7 @@ impl Schedule {
         if !everyone && self.named.is_empty() {
             return None;
         }
+        self.running_everyone = everyone;
         let targets: Vec<NodeAddr> = if everyone {
             self.next_run = now + self.interval;
             known.to_vec()
@@ -866,6 +870,15 @@ impl Schedule {
         self.everyone = false;
         self.named.clear();
         Some(targets)
+    }
+
+    /// The run [`Schedule::due`] started ended at `now`: the next interval
+    /// run is an interval after the end of an interval run, however long
+    /// it took.
+    pub fn run_ended(&mut self, now: Instant) {
+        if std::mem::take(&mut self.running_everyone) {
+            self.next_run = now + self.interval;
+        }
     }
 
     /// When the next interval run is due.
@@ -1244,8 +1257,18 @@ mod tests {
         );
         assert_eq!(s.due(&more, start + interval), Some(more.to_vec()));
         assert_eq!(s.next_wake(), start + 2 * interval);
+        // A long interval run: the next is an interval after its end.
+        let end = start + 3 * interval;
+        s.run_ended(end);
+        assert_eq!(s.next_wake(), end + interval);
+        assert_eq!(s.due(&more, end), None);
+        // A named run's end leaves the interval as it was.
+        s.requested(Some(peer(1)));
+        assert_eq!(s.due(&more, end), Some(vec![peer(1)]));
+        s.run_ended(end + interval / 2);
+        assert_eq!(s.next_wake(), end + interval);
         s.requested(None);
-        assert_eq!(s.due(&more, start + interval), Some(more.to_vec()));
+        assert_eq!(s.due(&more, end), Some(more.to_vec()));
     }
 
     #[test]
