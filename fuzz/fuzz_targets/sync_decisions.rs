@@ -390,13 +390,15 @@ fn run_case(u: &mut Unstructured) {
     let mut now = base();
     let targets: Vec<NodeAddr> = peers.iter().map(|(p, _)| *p).collect();
     let (mut run, first) = SyncRun::start(targets, now);
-    let mut outstanding: BTreeMap<u64, (NodeAddr, Request)> = BTreeMap::new();
+    // Request id → (peer, request, when it was asked).
+    let mut outstanding: BTreeMap<u64, (NodeAddr, Request, Instant)> = BTreeMap::new();
     let mut connecting: Option<Vec<Block>> = None;
     let mut finished = false;
     let mut silenced = false;
     let anyone = |_: &NodeAddr| true;
     let take = |actions: Vec<Action>,
-                outstanding: &mut BTreeMap<u64, (NodeAddr, Request)>,
+                outstanding: &mut BTreeMap<u64, (NodeAddr, Request, Instant)>,
+                now: Instant,
                 connecting: &mut Option<Vec<Block>>,
                 finished: &mut bool| {
         for a in actions {
@@ -406,7 +408,7 @@ fn run_case(u: &mut Unstructured) {
                     id, peer, request, ..
                 } => {
                     assert!(
-                        outstanding.insert(id, (peer, request)).is_none(),
+                        outstanding.insert(id, (peer, request, now)).is_none(),
                         "an id twice"
                     );
                 }
@@ -424,19 +426,19 @@ fn run_case(u: &mut Unstructured) {
         }
         let claims = outstanding
             .values()
-            .filter(|(_, r)| *r == Request::Claim)
+            .filter(|(_, r, _)| *r == Request::Claim)
             .count();
         assert!(claims <= CLAIMS_IN_FLIGHT, "{claims} claims at once");
         let bodies = outstanding
             .values()
-            .filter(|(_, r)| matches!(r, Request::Blocks { .. }))
+            .filter(|(_, r, _)| matches!(r, Request::Blocks { .. }))
             .count();
         assert!(
             bodies <= REQUESTS_IN_FLIGHT,
             "{bodies} body requests at once"
         );
     };
-    take(first, &mut outstanding, &mut connecting, &mut finished);
+    take(first, &mut outstanding, now, &mut connecting, &mut finished);
     for _ in 0..between(u, 0, 120) {
         if finished {
             break;
@@ -447,7 +449,7 @@ fn run_case(u: &mut Unstructured) {
                     .keys()
                     .nth(index(u, outstanding.len()))
                     .expect("an id");
-                let (peer, request) = outstanding.remove(&id).expect("outstanding");
+                let (peer, request, _) = outstanding.remove(&id).expect("outstanding");
                 let answer = if honest(&peer) {
                     if between(u, 0, 7) == 0 {
                         silenced = true;
@@ -487,6 +489,14 @@ fn run_case(u: &mut Unstructured) {
             }
             4 => {
                 now += Duration::from_millis(between(u, 0, 8_000));
+                // A request left unanswered for 2 s or more may have
+                // timed out: silence, as far as the run can tell.
+                if outstanding
+                    .values()
+                    .any(|(_, _, asked)| now >= *asked + Duration::from_secs(2))
+                {
+                    silenced = true;
+                }
                 run.tick(&ours, &anyone, now)
             }
             _ => Ok(Vec::new()),
@@ -494,6 +504,7 @@ fn run_case(u: &mut Unstructured) {
         take(
             actions.expect("infallible"),
             &mut outstanding,
+            now,
             &mut connecting,
             &mut finished,
         );
@@ -516,7 +527,7 @@ fn run_case(u: &mut Unstructured) {
             }
             run.connected(verdicts, &ours, &anyone, now)
         } else if let Some((&id, _)) = outstanding.iter().next() {
-            let (peer, request) = outstanding.remove(&id).expect("outstanding");
+            let (peer, request, _) = outstanding.remove(&id).expect("outstanding");
             let answer = if !honest(&peer) {
                 Err(AnswerError::Silent("gone".into()))
             } else if request == Request::Claim {
@@ -532,6 +543,7 @@ fn run_case(u: &mut Unstructured) {
         take(
             actions.expect("infallible"),
             &mut outstanding,
+            now,
             &mut connecting,
             &mut finished,
         );
