@@ -97,6 +97,10 @@ pub struct BookConfig {
     /// Seeds the book's dice (evictions, samples): a test or a simulator
     /// passes its own.
     pub seed: u64,
+    /// Whether the rules of API.md §8 "Groups" apply (always, in a node or
+    /// the seed; the simulator turns them off to measure what they buy).
+    /// Off, every IP is a group of its own.
+    pub groups: bool,
 }
 
 impl BookConfig {
@@ -113,6 +117,7 @@ impl BookConfig {
             discover: true,
             policy: AddrPolicy::ALLOW_LOCAL,
             seed: 0,
+            groups: true,
         }
     }
 
@@ -128,11 +133,22 @@ impl BookConfig {
             discover: false,
             policy: AddrPolicy::ALLOW_LOCAL,
             seed: 0,
+            groups: true,
         }
     }
 
     pub fn with_policy(mut self, policy: AddrPolicy) -> BookConfig {
         self.policy = policy;
+        self
+    }
+
+    /// The same book without the rules of API.md §8 "Groups": every IP a
+    /// group of its own (so at most one chosen peer per IP, uniform draws
+    /// and a random eviction when full), and no cap on a group's share of
+    /// the announced slots.
+    pub fn without_groups(mut self) -> BookConfig {
+        self.groups = false;
+        self.announced_per_group = self.max_announced;
         self
     }
 
@@ -335,7 +351,7 @@ impl PeerBook {
             if book.screen(node, now).is_err() || book.known.contains_key(node) {
                 continue;
             }
-            if book.chosen_room() > 0 && book.chosen_in(group_of(node.ip())) < CHOSEN_PER_GROUP {
+            if book.chosen_room() > 0 && book.chosen_in(book.group(node.ip())) < CHOSEN_PER_GROUP {
                 book.known.insert(*node, KnownNode::new(Slot::Chosen));
             } else {
                 if let Admission::Added { .. } = book.admit_announced(*node, false) {
@@ -554,17 +570,27 @@ impl PeerBook {
             .saturating_sub(chosen + self.candidates_in_flight().count())
     }
 
+    /// The group of `ip` in this book: [`group_of`], or the IP itself
+    /// when the rules of groups are off.
+    fn group(&self, ip: std::net::IpAddr) -> Group {
+        if self.config.groups {
+            group_of(ip)
+        } else {
+            Group::Local(super::net::canonical_ip(ip))
+        }
+    }
+
     /// Chosen peers (and candidates being checked) in `group`.
     fn chosen_in(&self, group: Group) -> usize {
         let chosen = self
             .known
             .iter()
-            .filter(|(n, k)| k.slot == Slot::Chosen && group_of(n.ip()) == group)
+            .filter(|(n, k)| k.slot == Slot::Chosen && self.group(n.ip()) == group)
             .count();
         chosen
             + self
                 .candidates_in_flight()
-                .filter(|n| group_of(n.ip()) == group)
+                .filter(|n| self.group(n.ip()) == group)
                 .count()
     }
 
@@ -623,7 +649,7 @@ impl PeerBook {
                     return picked;
                 }
                 if picked.contains(node)
-                    || (!crowded_too && self.chosen_in(group_of(node.ip())) >= CHOSEN_PER_GROUP)
+                    || (!crowded_too && self.chosen_in(self.group(node.ip())) >= CHOSEN_PER_GROUP)
                 {
                     continue;
                 }
@@ -706,7 +732,7 @@ impl PeerBook {
     fn announced_in(&self, group: Group) -> usize {
         self.known
             .iter()
-            .filter(|(n, k)| k.slot == Slot::Announced && group_of(n.ip()) == group)
+            .filter(|(n, k)| k.slot == Slot::Announced && self.group(n.ip()) == group)
             .count()
     }
 
@@ -726,7 +752,7 @@ impl PeerBook {
     }
 
     fn admit_announced(&mut self, node: NodeAddr, evict: bool) -> Admission {
-        let group = group_of(node.ip());
+        let group = self.group(node.ip());
         let mine = self.announced_in(group);
         if mine >= self.config.announced_per_group {
             return Admission::GroupFull;
@@ -739,7 +765,7 @@ impl PeerBook {
             let mut by_group: BTreeMap<Group, Vec<NodeAddr>> = BTreeMap::new();
             for (n, k) in &self.known {
                 if k.slot == Slot::Announced {
-                    by_group.entry(group_of(n.ip())).or_default().push(*n);
+                    by_group.entry(self.group(n.ip())).or_default().push(*n);
                 }
             }
             // The most crowded group (a random one of those tied), if it
@@ -789,7 +815,7 @@ impl PeerBook {
     fn draw_group_first(&mut self, nodes: Vec<NodeAddr>, n: usize) -> Vec<NodeAddr> {
         let mut groups: BTreeMap<Group, Vec<NodeAddr>> = BTreeMap::new();
         for node in nodes {
-            groups.entry(group_of(node.ip())).or_default().push(node);
+            groups.entry(self.group(node.ip())).or_default().push(node);
         }
         let mut groups: Vec<Vec<NodeAddr>> = groups.into_values().collect();
         let mut drawn = Vec::with_capacity(n.min(groups.iter().map(Vec::len).sum()));
@@ -1066,6 +1092,41 @@ mod tests {
             .filter(|_| book.sample(50).contains(&honest))
             .count();
         assert!(listed >= 180, "listed in {listed} of 200 samples");
+    }
+
+    /// What the rules of groups buy, as the simulator measures it: off,
+    /// one /16 fills the announced slots and the first chosen ones.
+    #[test]
+    fn without_groups_a_crowd_of_one_group_takes_what_it_can() {
+        let me = NodeAddr::new([81, 0, 0, 1].into(), 50_000);
+        let config = BookConfig::full_node(me, 10)
+            .with_policy(AddrPolicy::GLOBAL_ONLY)
+            .without_groups();
+        assert_eq!(config.announced_per_group, config.max_announced);
+        let mut book = PeerBook::new(config);
+        for n in crowd(45, 1, 40) {
+            book.admit(n, t(0));
+        }
+        assert_eq!(
+            book.count_in(Slot::Announced),
+            30,
+            "every announced slot, where groups allow 7"
+        );
+        let mut heard = crowd(46, 1, 10);
+        heard.extend([
+            NodeAddr::new([82, 1, 0, 1].into(), 1),
+            NodeAddr::new([83, 1, 0, 1].into(), 1),
+        ]);
+        let picked = book.candidates(heard, t(0));
+        assert_eq!(picked.len(), 10, "{picked:?}");
+        assert!(
+            picked
+                .iter()
+                .filter(|n| n.ip().to_string().starts_with("46.1."))
+                .count()
+                > 2,
+            "no cap of 2 per group: {picked:?}"
+        );
     }
 
     #[test]
