@@ -21,6 +21,7 @@
 pub mod chain;
 pub mod lab;
 pub mod populate;
+pub mod sim;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -78,7 +78,8 @@ const MAX_FEE: Amount = Amount::from_units(10_000_000);
         The wallet in DIR/wallet.json is a TEST WALLET: encrypted like any wallet, with the \
         password from --password-file, else CINDER_WALLET_PASSWORD, else the public default \
         \"cinder testing wallet\". The `wallet` command opens it with \
-        `wallet -w DIR/wallet.json` and the same password. Its mnemonic is never shown."
+        `wallet -w DIR/wallet.json` and the same password. Its mnemonic is never shown.",
+    after_help = "The network simulator is `testing sim` (see `testing sim --help`)."
 )]
 pub struct Cli {
     /// The seed asked for its nodes (GET /nodes/) when --node is not given.
