@@ -23,6 +23,7 @@ pub mod limits;
 pub mod network;
 pub mod process;
 pub mod report;
+pub mod sim;
 pub mod soak;
 pub mod wrk;
 
@@ -62,6 +63,8 @@ pub struct Sizes {
     pub attack_crowd: usize,
     /// Lighter side blocks of 1 MiB posted.
     pub attack_side_blocks: usize,
+    /// Nodes of the simulator's runs at scale (`testing sim`).
+    pub sim_nodes: &'static [usize],
 }
 
 impl Sizes {
@@ -84,6 +87,7 @@ impl Sizes {
             attack_posts: 1_000,
             attack_crowd: 200,
             attack_side_blocks: 20,
+            sim_nodes: &[1_000],
         }
     }
 
@@ -106,6 +110,7 @@ impl Sizes {
             attack_posts: 10_000,
             attack_crowd: 1_000,
             attack_side_blocks: 100,
+            sim_nodes: &[1_000, 10_000],
         }
     }
 }
@@ -119,12 +124,13 @@ pub fn progress(what: &str) {
 }
 
 /// The groups of figures `--only` picks from.
-pub const GROUPS: [&str; 6] = [
+pub const GROUPS: [&str; 7] = [
     "limits",
     "inprocess",
     "http",
     "explorer",
     "network",
+    "sim",
     "attacks",
 ];
 
@@ -181,6 +187,9 @@ pub fn run(sizes: &Sizes, tmp: Option<PathBuf>, only: &[String]) -> anyhow::Resu
     if wanted("network") {
         network::sync(&mut report, sizes);
         network::lab(&mut report, sizes);
+    }
+    if wanted("sim") {
+        sim::scale(&mut report, sizes.sim_nodes, tmp.path());
     }
     if wanted("attacks") {
         attacks::orphan_flood(&mut report, sizes.attack_posts);

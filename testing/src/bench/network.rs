@@ -113,6 +113,16 @@ pub fn lab(report: &mut Report, sizes: &Sizes) {
         .collect();
     let ninety: Vec<_> = reaches.iter().map(|r| r.by(0.9)).collect();
     let half: Vec<_> = reaches.iter().map(|r| r.by(0.5)).collect();
+    let mut measured: super::sim::LabFigures = vec![
+        (
+            "lab: a transaction to 90 % of mempools, median",
+            ms(median(ninety.clone())),
+        ),
+        (
+            "lab: a transaction to 50 % of mempools, median",
+            ms(median(half.clone())),
+        ),
+    ];
     report.push(
         Figure::new(
             "lab: a transaction to 90 % of mempools, median",
@@ -147,6 +157,8 @@ pub fn lab(report: &mut Report, sizes: &Sizes) {
     print_metrics_excerpt(&lab, n / 2);
     let half = median(block_reaches.iter().map(|r| r.by(0.5)).collect());
     let ninety = median(block_reaches.iter().map(|r| r.by(0.9)).collect());
+    measured.push(("lab: a block of 100 txs to 50 % of nodes", ms(half)));
+    measured.push(("lab: a block of 100 txs to 90 % of nodes", ms(ninety)));
     let note = format!(
         "median over {} block(s); all nodes {:.0} ms; {links}",
         block_reaches.len(),
@@ -199,6 +211,7 @@ pub fn lab(report: &mut Report, sizes: &Sizes) {
         ),
     );
     drop(lab);
+    super::sim::beside_lab(report, n, &measured);
 
     super::progress("lab: a sync peer goes silent mid-sync");
     let stall = lab::stall_mid_sync(&chain::blocks(STALL_CHAIN, 1), LINK_DELAY);

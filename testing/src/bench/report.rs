@@ -15,6 +15,9 @@ pub enum Goal {
     RatioAtLeast(f64),
     /// `value` ≤ this, in the figure's unit.
     AtMost(f64),
+    /// `value / limit` within this fraction of 1 (a model against what it
+    /// models: 0.25 is ±25 %).
+    RatioWithin(f64),
 }
 
 impl Goal {
@@ -23,6 +26,7 @@ impl Goal {
             Goal::None => "—".to_string(),
             Goal::RatioAtLeast(f) => format!("≥ {:.0} %", f * 100.0),
             Goal::AtMost(v) => format!("≤ {} {unit}", number(*v)),
+            Goal::RatioWithin(f) => format!("{:.0}–{:.0} %", (1.0 - f) * 100.0, (1.0 + f) * 100.0),
         }
     }
 }
@@ -109,6 +113,7 @@ impl Figure {
             Goal::None => None,
             Goal::RatioAtLeast(f) => Some(self.ratio().is_some_and(|r| r >= f)),
             Goal::AtMost(max) => Some(self.value.is_some_and(|v| v <= max)),
+            Goal::RatioWithin(f) => Some(self.ratio().is_some_and(|r| (r - 1.0).abs() <= f)),
         }
     }
 }
@@ -298,6 +303,22 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ratio_within_is_met_on_both_sides_and_missed_beyond() {
+        let within = |v: f64| {
+            Figure::new("sim", v, "ms")
+                .limit(100.0, "lab")
+                .goal(Goal::RatioWithin(0.25))
+                .met()
+        };
+        assert_eq!(within(80.0), Some(true));
+        assert_eq!(within(125.0), Some(true));
+        assert_eq!(within(74.0), Some(false));
+        assert_eq!(within(126.0), Some(false));
+        let unmeasured = Figure::not_measured("sim", "ms", Goal::RatioWithin(0.25), "no lab");
+        assert_eq!(unmeasured.met(), Some(false));
+    }
 
     #[test]
     fn a_goal_not_measured_is_missed_not_met() {
