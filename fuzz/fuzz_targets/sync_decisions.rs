@@ -332,7 +332,8 @@ fn merge_case(u: &mut Unstructured) {
 /// misbehave outright; time jumps at random; connect verdicts are honest,
 /// or anything while a liar is being synced from. Never a panic; at most
 /// `CLAIMS_IN_FLIGHT` claims and `REQUESTS_IN_FLIGHT` body requests at
-/// once; one `Connect` at a time; no honest peer is ever banned; nothing
+/// once; the verdicts of a `Connect` of a peer left meanwhile change
+/// nothing; no honest peer is ever banned; nothing
 /// after `Finished`; and once everyone answers honestly and time moves on,
 /// the run finishes, at the honest tip when every peer was honest and
 /// none was silenced.
@@ -392,14 +393,16 @@ fn run_case(u: &mut Unstructured) {
     let (mut run, first) = SyncRun::start(targets, now);
     // Request id → (peer, request, when it was asked).
     let mut outstanding: BTreeMap<u64, (NodeAddr, Request, Instant)> = BTreeMap::new();
-    let mut connecting: Option<Vec<Block>> = None;
+    // Connects handed out and not answered yet, by id: a run may hand out
+    // a new one (after leaving a peer) while an old one is being connected.
+    let mut connecting: BTreeMap<u64, Vec<Block>> = BTreeMap::new();
     let mut finished = false;
     let mut silenced = false;
     let anyone = |_: &NodeAddr| true;
     let take = |actions: Vec<Action>,
                 outstanding: &mut BTreeMap<u64, (NodeAddr, Request, Instant)>,
                 now: Instant,
-                connecting: &mut Option<Vec<Block>>,
+                connecting: &mut BTreeMap<u64, Vec<Block>>,
                 finished: &mut bool| {
         for a in actions {
             assert!(!*finished, "an action after Finished: {a:?}");
@@ -412,10 +415,12 @@ fn run_case(u: &mut Unstructured) {
                         "an id twice"
                     );
                 }
-                Action::Connect { blocks } => {
-                    assert!(connecting.is_none(), "a second Connect before the verdicts");
+                Action::Connect { id, blocks } => {
                     assert!(!blocks.is_empty());
-                    *connecting = Some(blocks);
+                    assert!(
+                        connecting.insert(id, blocks).is_none(),
+                        "a Connect id twice"
+                    );
                 }
                 Action::Ban { peer, reason, note } => {
                     assert!(!honest(&peer), "an honest peer banned: {reason}: {note}");
@@ -464,8 +469,13 @@ fn run_case(u: &mut Unstructured) {
                 };
                 run.answer(id, answer, &ours, &anyone, now)
             }
-            3 if connecting.is_some() => {
-                let blocks = connecting.take().expect("blocks");
+            3 if !connecting.is_empty() => {
+                let id = *connecting
+                    .keys()
+                    .nth(index(u, connecting.len()))
+                    .expect("an id");
+                let latest = connecting.keys().next_back() == Some(&id);
+                let blocks = connecting.remove(&id).expect("blocks");
                 let liar = run.current_peer().is_some_and(|p| !honest(&p));
                 let mut verdicts = Vec::new();
                 for b in &blocks {
@@ -485,7 +495,15 @@ fn run_case(u: &mut Unstructured) {
                         break;
                     }
                 }
-                run.connected(verdicts, &ours, &anyone, now)
+                let actions = run.connected(id, verdicts, &ours, &anyone, now);
+                if !latest {
+                    // An older Connect: its peer was left; nothing follows.
+                    assert!(
+                        actions.as_ref().is_ok_and(Vec::is_empty),
+                        "the verdicts of a left peer acted on: {actions:?}"
+                    );
+                }
+                actions
             }
             4 => {
                 now += Duration::from_millis(between(u, 0, 8_000));
@@ -515,7 +533,7 @@ fn run_case(u: &mut Unstructured) {
         if finished {
             break;
         }
-        let actions = if let Some(blocks) = connecting.take() {
+        let actions = if let Some((id, blocks)) = connecting.pop_first() {
             let mut verdicts = Vec::new();
             for b in &blocks {
                 let v = ours.connect(b);
@@ -525,7 +543,7 @@ fn run_case(u: &mut Unstructured) {
                     break;
                 }
             }
-            run.connected(verdicts, &ours, &anyone, now)
+            run.connected(id, verdicts, &ours, &anyone, now)
         } else if let Some((&id, _)) = outstanding.iter().next() {
             let (peer, request, _) = outstanding.remove(&id).expect("outstanding");
             let answer = if !honest(&peer) {

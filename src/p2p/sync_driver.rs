@@ -222,7 +222,7 @@ async fn drive(
                         let _ = tx.send((id, answer.await));
                     });
                 }
-                Action::Connect { blocks } => {
+                Action::Connect { id, blocks } => {
                     // Connecting runs on a blocking thread while the
                     // requests in flight go on.
                     let (verdicts, connected) =
@@ -232,7 +232,7 @@ async fn drive(
                     }
                     let more;
                     (run, more) = step(node, run, ends.may_contact, move |run, n, may| {
-                        run.connected(verdicts, n, may, Instant::now())
+                        run.connected(id, verdicts, n, may, Instant::now())
                     })
                     .await?;
                     queue.extend(more);

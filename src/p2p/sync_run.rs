@@ -115,8 +115,11 @@ pub enum Action {
     },
     /// Connect `blocks` in order through the node's intake, stopping at
     /// the first verdict that is not `Connected` or `AlreadyKnown`; then
-    /// call [`SyncRun::connected`] with the verdicts given.
-    Connect { blocks: Vec<Block> },
+    /// call [`SyncRun::connected`] with `id` and the verdicts given. A
+    /// driver that connects in the background may get a new `Connect`
+    /// meanwhile (the peer was left, another taken): the late verdicts of
+    /// the old one are ignored.
+    Connect { id: u64, blocks: Vec<Block> },
     /// Ban `peer` for `reason`, with this node's `note`.
     Ban {
         peer: NodeAddr,
@@ -172,7 +175,7 @@ enum Stage {
         asks: BTreeMap<u64, u64>,
         /// The blocks handed out to connect, (hash, height), while the
         /// driver connects them.
-        connecting: Option<Vec<(Hash, u64)>>,
+        connecting: Option<(u64, Vec<(Hash, u64)>)>,
         /// Waiting for an answer since then (`None` while connecting).
         since: Option<Instant>,
     },
@@ -357,10 +360,11 @@ impl SyncRun {
         Ok(actions)
     }
 
-    /// The verdicts on the blocks of the last [`Action::Connect`], in
-    /// order (fewer than the blocks when one stopped the rest).
+    /// The verdicts on the blocks of [`Action::Connect`] `id`, in order
+    /// (fewer than the blocks when one stopped the rest).
     pub fn connected<C: ChainView>(
         &mut self,
+        id: u64,
         verdicts: Vec<Verdict>,
         chain: &C,
         may_contact: &dyn Fn(&NodeAddr) -> bool,
@@ -376,8 +380,8 @@ impl SyncRun {
         else {
             return Ok(actions);
         };
-        let Some(blocks) = connecting.take() else {
-            return Ok(actions);
+        let Some((_, blocks)) = connecting.take_if(|(asked, _)| *asked == id) else {
+            return Ok(actions); // the verdicts of a peer left meanwhile
         };
         *since = Some(now);
         let mut step = Ok(());
@@ -742,9 +746,10 @@ impl FromPeer {
             }
             let ready = window.ready();
             if !ready.is_empty() {
-                *connecting = Some(ready.iter().map(|b| (b.hash, b.height)).collect());
+                let id = next_id();
+                *connecting = Some((id, ready.iter().map(|b| (b.hash, b.height)).collect()));
                 *since = None;
-                actions.push(Action::Connect { blocks: ready });
+                actions.push(Action::Connect { id, blocks: ready });
                 return Ok(Ok(Pumped::Going));
             }
             if !window.is_done() {
@@ -1005,7 +1010,7 @@ mod tests {
                     let answer = serve(chain, &request);
                     run.answer(id, Ok(answer), ours, &anyone, now)
                 }
-                Action::Connect { blocks } => {
+                Action::Connect { id, blocks } => {
                     let mut verdicts = Vec::new();
                     for b in &blocks {
                         let v = ours.connect(b);
@@ -1015,7 +1020,7 @@ mod tests {
                             break;
                         }
                     }
-                    run.connected(verdicts, ours, &anyone, now)
+                    run.connected(id, verdicts, ours, &anyone, now)
                 }
                 _ => Ok(Vec::new()),
             };
@@ -1174,9 +1179,25 @@ mod tests {
             let actions = run
                 .answer(id, Ok(serve(&theirs, &request)), &ours, &anyone, now)
                 .expect("ok");
-            assert!(matches!(&actions[..], [Action::Connect { blocks }] if blocks.len() == 5));
+            let [Action::Connect { id, blocks }] = &actions[..] else {
+                panic!("one Connect: {actions:?}");
+            };
+            assert_eq!(blocks.len(), 5);
+            // Verdicts of another Connect (a peer left meanwhile) change
+            // nothing.
+            let stale = run
+                .connected(
+                    id + 1000,
+                    vec![Verdict::Invalid("x".into())],
+                    &ours,
+                    &anyone,
+                    now,
+                )
+                .expect("ok");
+            assert!(stale.is_empty() && !run.is_finished(), "{stale:?}");
             let actions = run
                 .connected(
+                    *id,
                     vec![Verdict::Connected, verdict.clone()],
                     &ours,
                     &anyone,

@@ -323,6 +323,8 @@ enum Event {
     /// Blocks a sync run handed out are connected.
     SyncConnect {
         node: NodeId,
+        /// The run's id of the `Connect`.
+        connect: u64,
         blocks: Vec<BlockId>,
     },
     SyncTick(NodeId),
@@ -804,7 +806,7 @@ impl World {
                 write!(self.line, "{t} x {req} {from}-{to}")
             }
             Event::Intake { node, item, .. } => write!(self.line, "{t} intake {node} {item:?}"),
-            Event::SyncConnect { node, blocks } => {
+            Event::SyncConnect { node, blocks, .. } => {
                 write!(self.line, "{t} connect {node} {}", blocks.len())
             }
             Event::SyncTick(n) => write!(self.line, "{t} sync-tick {n}"),
@@ -876,7 +878,11 @@ impl World {
                 item,
                 from,
             } => self.intake_done(node, req, item, from),
-            Event::SyncConnect { node, blocks } => self.sync_connect(node, blocks),
+            Event::SyncConnect {
+                node,
+                connect,
+                blocks,
+            } => self.sync_connect(node, connect, blocks),
             Event::SyncTick(n) => {
                 if self.node(n).sync_tick_at == Some(self.now) {
                     self.nodes[n as usize].sync_tick_at = None;
@@ -1806,7 +1812,10 @@ impl World {
                     let to = self.id_of(&peer);
                     self.request(n, to, Body::Sync(request), Purpose::Sync(id), timeout);
                 }
-                Action::Connect { blocks } => {
+                Action::Connect {
+                    id: connect,
+                    blocks,
+                } => {
                     let ids: Vec<BlockId> = blocks
                         .iter()
                         .filter_map(|b| self.arena.id_of(&b.hash))
@@ -1823,6 +1832,7 @@ impl World {
                         done,
                         Event::SyncConnect {
                             node: n,
+                            connect,
                             blocks: ids,
                         },
                     );
@@ -1870,7 +1880,7 @@ impl World {
         }
     }
 
-    fn sync_connect(&mut self, n: NodeId, blocks: Vec<BlockId>) {
+    fn sync_connect(&mut self, n: NodeId, connect: u64, blocks: Vec<BlockId>) {
         if !self.node(n).online {
             return;
         }
@@ -1891,7 +1901,7 @@ impl World {
             }
         }
         self.with_run(n, move |run, view, may, now| {
-            run.connected(verdicts, view, may, now)
+            run.connected(connect, verdicts, view, may, now)
         });
     }
 
