@@ -21,6 +21,7 @@
 pub mod chain;
 pub mod lab;
 pub mod populate;
+pub mod rng;
 pub mod sim;
 
 use std::fs::File;

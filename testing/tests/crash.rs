@@ -29,6 +29,7 @@ use cinder::node::{MempoolLimits, Node};
 use cinder::types::{Block, Hash, Transaction};
 use serde_json::Value;
 use testing::chain::{self, Coin, owner, payee};
+use testing::rng::Rng;
 use testing::{
     Finished, NodeProcess, RUN_TIMEOUT, closed_addr, full_node_bin, get, get_ok, post_block,
     run_to_end, wait_for,
@@ -178,24 +179,6 @@ fn hex_of(bytes: &[u8]) -> String {
 
 // ---------------------------------------------------------------------------
 // The crash test
-
-/// SplitMix64: the test's random choices, replayable from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo).max(1)
-    }
-}
 
 fn env_u64(name: &str) -> Option<u64> {
     let text = std::env::var(name).ok()?;
@@ -545,7 +528,7 @@ fn a_node_killed_at_random_while_syncing_keeps_a_consistent_chain_state() {
     eprintln!(
         "crash test: seed {seed} (CINDER_CRASH_SEED={seed} replays its choices), {kills} kills ({sync_kills} while syncing), a chain of {length} blocks"
     );
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
 
     // The peer's chain: payments in every block, a lighter branch the
     // syncing node follows first, forks competing with the chain, side

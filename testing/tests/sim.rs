@@ -12,6 +12,7 @@ fn sim(scenario: Scenario, nodes: usize, seed: u64) -> Outcome {
         scenario,
         profile: None,
         progress: false,
+        cpu_scale: 1.0,
     })
 }
 

@@ -186,7 +186,7 @@ pub fn run(sizes: &Sizes, tmp: Option<PathBuf>, only: &[String]) -> anyhow::Resu
     }
     if wanted("network") {
         network::sync(&mut report, sizes);
-        network::lab(&mut report, sizes);
+        network::lab(&mut report, sizes, one);
     }
     if wanted("sim") {
         sim::scale(&mut report, sizes.sim_nodes, tmp.path());

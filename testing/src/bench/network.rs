@@ -90,7 +90,10 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// The lab: relay over 20 ms links, a stalled sync peer, a split network.
-pub fn lab(report: &mut Report, sizes: &Sizes) {
+///
+/// `recoveries`: one-thread signature recoveries a second measured in
+/// this run (the simulator beside the lab is scaled by it).
+pub fn lab(report: &mut Report, sizes: &Sizes, recoveries: f64) {
     let n = sizes.lab_nodes;
     super::progress(&format!("lab: a seed and {n} nodes, 20 ms links"));
     let wanted = sizes.lab_transactions + sizes.lab_blocks * LAB_BLOCK_TXS;
@@ -211,7 +214,7 @@ pub fn lab(report: &mut Report, sizes: &Sizes) {
         ),
     );
     drop(lab);
-    super::sim::beside_lab(report, n, &measured);
+    super::sim::beside_lab(report, n, &measured, recoveries);
 
     super::progress("lab: a sync peer goes silent mid-sync");
     let stall = lab::stall_mid_sync(&chain::blocks(STALL_CHAIN, 1), LINK_DELAY);

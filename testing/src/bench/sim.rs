@@ -9,6 +9,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::report::{Figure, Goal, Report};
+use crate::sim::world::REFERENCE_RECOVERIES_PER_SEC;
 use crate::sim::{Config, Scenario};
 
 /// How far the simulated lab may be from the real one.
@@ -20,16 +21,26 @@ pub type LabFigures = Vec<(&'static str, f64)>;
 /// The lab's network (`nodes`, 20 ms links, 8 peers) simulated, each
 /// propagation figure beside the lab's of this run (its limit) with the
 /// goal of being within [`CALIBRATION`] of it.
-pub fn beside_lab(report: &mut Report, nodes: usize, lab: &LabFigures) {
+///
+/// The simulated CPU times are scaled to this machine by its one-thread
+/// signature recoveries measured in the same run (`recoveries`): the lab's
+/// block figures follow the machine's speed.
+pub fn beside_lab(report: &mut Report, nodes: usize, lab: &LabFigures, recoveries: f64) {
     super::progress(&format!(
         "sim: the lab's network of {nodes} nodes, simulated"
     ));
+    let cpu_scale = if recoveries > 0.0 {
+        REFERENCE_RECOVERIES_PER_SEC / recoveries
+    } else {
+        1.0
+    };
     let out = crate::sim::run(&Config {
         nodes,
         seed: 1,
         scenario: Scenario::Lab,
         profile: None,
         progress: false,
+        cpu_scale,
     });
     for (name, lab_value) in lab {
         let short = name.trim_start_matches("lab: ");
@@ -40,9 +51,9 @@ pub fn beside_lab(report: &mut Report, nodes: usize, lab: &LabFigures) {
                     .limit(*lab_value, "the lab, this run")
                     .goal(Goal::RatioWithin(CALIBRATION))
                     .note(format!(
-                        "{nodes} nodes, lab links, seed 1, digest {}…; {:.1} s wall",
+                        "{nodes} nodes, lab links, seed 1, CPU times × {cpu_scale:.2} \
+                         ({recoveries:.0} recoveries/s here), digest {}…",
                         out.digest.get(..16).unwrap_or(&out.digest),
-                        out.wall_secs
                     )),
             ),
             _ => report.push(Figure::not_measured(

@@ -17,6 +17,7 @@ use super::progress;
 use super::report::{Figure, Goal, Report};
 use crate::chain::{self, Coin, owner, payee};
 use crate::lab::{ChainTemplate, LINK_DELAY, Lab};
+use crate::rng::Rng;
 use crate::{NodeProcess, get, open_fds, rss_kib};
 
 /// Payments posted per second, each to a random node.
@@ -27,24 +28,6 @@ const RESTART_EVERY: Duration = Duration::from_secs(180);
 const TESTING_EVERY: Duration = Duration::from_secs(300);
 /// How long the end waits for the nodes to agree.
 const SETTLE: Duration = Duration::from_secs(180);
-
-/// A tiny deterministic generator (the run prints its seed).
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        // SplitMix64.
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// What the load threads saw.
 #[derive(Default)]
@@ -349,16 +332,16 @@ fn server_errors_of(url: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
-fn random_url(urls: &RwLock<Vec<String>>, dice: &mut Dice) -> String {
+fn random_url(urls: &RwLock<Vec<String>>, dice: &mut Rng) -> String {
     let urls = urls.read().map(|u| u.clone()).unwrap_or_default();
-    urls.get(dice.below(urls.len()))
+    urls.get(dice.index(urls.len().max(1)))
         .cloned()
         .unwrap_or_default()
 }
 
 /// Posts payments at a steady rate, each to a random node.
 fn pay(urls: &RwLock<Vec<String>>, seen: &Seen, stop: &AtomicBool, coins: Vec<Coin>, seed: u64) {
-    let mut dice = Dice(seed);
+    let mut dice = Rng::new(seed);
     let every = Duration::from_millis(1000 / PAYMENTS_PER_SECOND);
     let mut next = Instant::now();
     for (n, coin) in coins.into_iter().enumerate() {
@@ -404,7 +387,7 @@ fn pay(urls: &RwLock<Vec<String>>, seen: &Seen, stop: &AtomicBool, coins: Vec<Co
 
 /// Reads what a wallet and an explorer read, from random nodes.
 fn read(urls: &RwLock<Vec<String>>, seen: &Seen, stop: &AtomicBool, seed: u64) {
-    let mut dice = Dice(seed);
+    let mut dice = Rng::new(seed);
     let client = reqwest::blocking::Client::new();
     let owner = owner().address();
     let paths = [
@@ -417,7 +400,7 @@ fn read(urls: &RwLock<Vec<String>>, seen: &Seen, stop: &AtomicBool, seed: u64) {
     ];
     while !stop.load(Ordering::Acquire) {
         let url = random_url(urls, &mut dice);
-        let path = &paths[dice.below(paths.len())];
+        let path = &paths[dice.index(paths.len().max(1))];
         let answer = client
             .get(format!("{url}{path}"))
             .timeout(Duration::from_secs(10))
@@ -434,7 +417,7 @@ fn read(urls: &RwLock<Vec<String>>, seen: &Seen, stop: &AtomicBool, seed: u64) {
 
 /// Runs `testing` (5 payments) against a random node every few minutes.
 fn run_testing(urls: &RwLock<Vec<String>>, seen: &Seen, stop: &AtomicBool) {
-    let mut dice = Dice(7);
+    let mut dice = Rng::new(7);
     let dir = match tempfile::tempdir() {
         Ok(dir) => dir,
         Err(e) => {

@@ -16,7 +16,7 @@
 //! (first in, first out); a message of `size` bytes holds it for
 //! `size × 8 / bandwidth`, then travels for the pair's latency.
 
-use super::rng::{Rng, mix};
+use crate::rng::{Rng, mix};
 
 /// Where a node is, for the link figures.
 pub type Region = u8;

@@ -25,7 +25,6 @@ pub mod chain;
 pub mod cli;
 pub mod link;
 pub mod queue;
-pub mod rng;
 pub mod scenarios;
 pub mod world;
 
@@ -93,6 +92,9 @@ pub struct Config {
     pub profile: Option<Profile>,
     /// A progress line on stderr while it runs.
     pub progress: bool,
+    /// Multiplies every simulated CPU time ([`world::Settings::cpu_scale`]):
+    /// 1 is the machine the intake times were calibrated on.
+    pub cpu_scale: f64,
 }
 
 /// What a run gave.

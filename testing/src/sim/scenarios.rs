@@ -350,6 +350,7 @@ fn honest_shares(world: &World) -> (Vec<f64>, f64) {
 /// shares of API.md §8 "Groups" are as large as the whole.
 fn eclipse_world(config: &super::Config, groups: bool) -> World {
     let mut settings = Settings::new(config.profile.unwrap_or(Profile::Geo));
+    settings.cpu_scale = config.cpu_scale;
     settings.groups = groups;
     let mut world = World::new(settings, config.seed);
     world.progress = config.progress;
@@ -530,7 +531,8 @@ pub fn run(config: &super::Config) -> Ran {
         }
         return ran;
     }
-    let settings = settings(config.scenario, config.profile);
+    let mut settings = settings(config.scenario, config.profile);
+    settings.cpu_scale = config.cpu_scale;
     let join_over = match config.scenario {
         Scenario::Lab => Duration::from_secs(2),
         _ => Duration::from_secs(60),

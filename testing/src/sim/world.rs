@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use super::chain::{Arena, BlockId, Connect, NodeChain, NodeView, TxId};
 use super::link::{Links, Profile, Uplink};
 use super::queue::{EventQueue, SimTime};
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// A node's index in the world; the seed is node 0.
 pub type NodeId = u32;
@@ -69,9 +69,8 @@ pub struct Settings {
     pub seed_interval: Duration,
     /// `--sync-interval`.
     pub sync_interval: Duration,
-    /// API.md §8 "Groups": the per-group shares of announced slots and of
-    /// the seed's list. Off: each as large as the whole (the chosen
-    /// peers' 2 per group is a constant of `peers.rs` and stays).
+    /// API.md §8 "Groups". Off: every book (nodes' and the seed's) is
+    /// `BookConfig::without_groups`.
     pub groups: bool,
     /// The intake's time for a transaction (signature, pool policy).
     pub tx_intake: Duration,
@@ -81,7 +80,16 @@ pub struct Settings {
     /// Cores of one machine every node's intake shares (the lab: 16
     /// processes on 2 cores); 0: a machine per node.
     pub shared_cores: usize,
+    /// The intake times above are those of a machine recovering
+    /// [`REFERENCE_RECOVERIES_PER_SEC`] signatures a second on one thread;
+    /// every CPU time is multiplied by this (2: a machine half as fast).
+    pub cpu_scale: f64,
 }
+
+/// One-thread signature recoveries a second of the machine the intake
+/// times were calibrated on (the README's bench run). The bench measures
+/// its own machine's and scales the simulated CPU times by the ratio.
+pub const REFERENCE_RECOVERIES_PER_SEC: f64 = 17_226.0;
 
 impl Settings {
     /// Intake times calibrated on the README's lab run (16 node processes
@@ -103,6 +111,7 @@ impl Settings {
                 Profile::Lab => 2,
                 Profile::Geo => 0,
             },
+            cpu_scale: 1.0,
         }
     }
 
@@ -1257,6 +1266,7 @@ impl World {
     fn compute(&mut self, n: NodeId, cost: Duration) -> SimTime {
         // One intake at a time per node (the node's lock), on its own
         // machine or on the first free core of the shared one.
+        let cost = cost.mul_f64(self.settings.cpu_scale.max(0.0));
         let mut start = self.nodes[n as usize].cpu_free.max(self.now);
         if let Some(core) = self.shared_cores.iter_mut().min_by_key(|f| **f) {
             start = start.max(*core);

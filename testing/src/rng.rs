@@ -1,4 +1,5 @@
-//! The simulator's one random generator: SplitMix64, seeded by `--seed`.
+//! The testing crate's replayable random generator: SplitMix64, seeded by
+//! the simulator's `--seed`, the soak's and the crash test's printed seeds.
 //! Written here rather than taken from `rand` so that a run's trace can
 //! never change with a dependency's version: the same seed gives the same
 //! draws on every machine and every build.
@@ -31,6 +32,11 @@ impl Rng {
         }
         // Lemire's multiply-shift: no modulo bias worth the name at these n.
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// Uniform in `lo..hi` (`lo` when the range is empty).
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi.saturating_sub(lo))
     }
 
     /// An index below `n` (`n > 0`).
