@@ -589,4 +589,3 @@ mod read_snapshot_tests {
         assert_eq!(unsnapped, (1, 2));
     }
 }
-
